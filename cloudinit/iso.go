@@ -1,0 +1,36 @@
+package cloudinit
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/kdomanski/iso9660"
+)
+
+// VolumeLabel is the label cloud-init's NoCloud datasource looks for.
+const VolumeLabel = "cidata"
+
+// ISO writes the seed as an ISO9660 image labelled cidata.
+//
+// The library stages files in a private (0700) temporary directory that it
+// removes before ISO returns, on success and on failure alike.
+func (s *Seed) ISO() ([]byte, error) {
+	w, err := iso9660.NewWriter()
+	if err != nil {
+		return nil, fmt.Errorf("seed image: %w", err)
+	}
+	defer w.Cleanup()
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{"meta-data", s.MetaData}, {"user-data", s.UserData}, {"network-config", s.NetworkConfig}} {
+		if err := w.AddFile(bytes.NewReader(f.data), f.name); err != nil {
+			return nil, fmt.Errorf("seed image: add %s: %w", f.name, err)
+		}
+	}
+	var out bytes.Buffer
+	if err := w.WriteTo(&out, VolumeLabel); err != nil {
+		return nil, fmt.Errorf("seed image: %w", err)
+	}
+	return out.Bytes(), nil
+}

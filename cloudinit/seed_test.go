@@ -1,0 +1,153 @@
+package cloudinit
+
+import (
+	"bytes"
+	"flag"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kdomanski/iso9660"
+	"gopkg.in/yaml.v3"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// A fixed, test-only key so the golden files are stable.
+const testHostKey = `-----BEGIN OPENSSH PRIVATE KEY-----
+b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
+QyNTUxOQAAACBA9cF+9ybqPwRe7W8bkq0rA8y1nKIyoHqGC4gYyk2H1gAAAIgAAAAAAAAA
+AAAAAAtzc2gtZWQyNTUxOQAAACBA9cF+9ybqPwRe7W8bkq0rA8y1nKIyoHqGC4gYyk2H1g
+AAAEDx2v5bq4m5kq0y8kqj9qH0HnA0kqgk0lcm3b2mGmL7bUD1wX72Juo/BF7tbxuSrSsD
+zLWcojKgeoYLiBjKTYfWAAAAAAECAwQF
+-----END OPENSSH PRIVATE KEY-----
+`
+
+func testInput() Input {
+	return Input{
+		Project:        "demo",
+		Host:           "web-0",
+		MAC:            "52:54:00:aa:bb:cc",
+		AdminUser:      "admin",
+		AuthorizedKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8 admin@example"},
+		HostKey:        HostKey{PrivatePEM: testHostKey, Public: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIED1wX72Juo/BF7tbxuSrSsDzLWcojKgeoYLiBjKTYfW"},
+	}
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./cloudinit -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from %s (go test ./cloudinit -update refreshes it):\n%s", name, path, got)
+	}
+}
+
+func TestRenderGolden(t *testing.T) {
+	s, err := Render(testInput())
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "user-data", s.UserData)
+	golden(t, "meta-data", s.MetaData)
+	golden(t, "network-config", s.NetworkConfig)
+	if !bytes.HasPrefix(s.UserData, []byte("#cloud-config\n")) {
+		t.Error("user-data must start with #cloud-config")
+	}
+	var cc map[string]any
+	if err := yaml.Unmarshal(s.UserData, &cc); err != nil {
+		t.Fatalf("user-data is not YAML: %v", err)
+	}
+}
+
+func TestHashIgnoresHostKeyButNotConfig(t *testing.T) {
+	a, _ := Render(testInput())
+	in := testInput()
+	in.HostKey = HostKey{PrivatePEM: "other", Public: "ssh-ed25519 other"}
+	b, _ := Render(in)
+	if a.Hash != b.Hash {
+		t.Error("seed hash changed with the host key; plans would replace hosts on every run")
+	}
+	in = testInput()
+	in.AuthorizedKeys = append(in.AuthorizedKeys, "ssh-ed25519 AAAA second")
+	c, _ := Render(in)
+	if c.Hash == a.Hash {
+		t.Error("seed hash did not change with the authorized keys")
+	}
+	in = testInput()
+	in.Daemon = map[string]any{"icc": true}
+	d, _ := Render(in)
+	if d.Hash == a.Hash {
+		t.Error("seed hash did not change with daemon.json")
+	}
+}
+
+func TestISOReadsBack(t *testing.T) {
+	s, err := Render(testInput())
+	if err != nil {
+		t.Fatal(err)
+	}
+	iso, err := s.ISO()
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := iso9660.OpenImage(bytes.NewReader(iso))
+	if err != nil {
+		t.Fatal(err)
+	}
+	label, err := img.Label()
+	if err != nil || label != "cidata" {
+		t.Fatalf("label = %q, %v", label, err)
+	}
+	root, err := img.RootDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kids, err := root.GetChildren()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]byte{}
+	for _, k := range kids {
+		b, _ := io.ReadAll(k.Reader())
+		got[k.Name()] = b
+	}
+	for name, want := range map[string][]byte{"user-data": s.UserData, "meta-data": s.MetaData, "network-config": s.NetworkConfig} {
+		if !bytes.Equal(got[name], want) {
+			t.Errorf("ISO file %s = %q, want the rendered content", name, got[name])
+		}
+	}
+}
+
+// TestUserDataPassesCloudInitSchema runs cloud-init's own validator when the
+// cloud-init package is installed (CI installs it).
+func TestUserDataPassesCloudInitSchema(t *testing.T) {
+	ci, err := exec.LookPath("cloud-init")
+	if err != nil {
+		t.Skip("cloud-init not installed; .ci/run installs it")
+	}
+	s, _ := Render(testInput())
+	f := filepath.Join(t.TempDir(), "user-data")
+	os.WriteFile(f, s.UserData, 0o600)
+	out, err := exec.Command(ci, "schema", "-c", f).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Valid") {
+		t.Fatalf("cloud-init schema: %v\n%s", err, out)
+	}
+	bad := filepath.Join(t.TempDir(), "bad")
+	os.WriteFile(bad, []byte("#cloud-config\nssh_pwauth: maybe-later\nusers: 7\n"), 0o600)
+	if out, err := exec.Command(ci, "schema", "-c", bad).CombinedOutput(); err == nil {
+		t.Fatalf("cloud-init schema accepted invalid user-data; the check cannot fail:\n%s", out)
+	}
+}

@@ -1,0 +1,393 @@
+package hcl
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	hcl "github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
+
+	"github.com/fjord-dev/fjord/spec"
+)
+
+// evalContext is what expressions may use: var.*, local.*, and a small
+// function set. file() reads paths relative to the configuration directory.
+func evalContext(dir string, vars map[string]cty.Value, locals cty.Value) *hcl.EvalContext {
+	return &hcl.EvalContext{
+		Variables: map[string]cty.Value{
+			"var":   cty.ObjectVal(vars),
+			"local": locals,
+		},
+		Functions: map[string]function.Function{
+			"file":       fileFunc(dir),
+			"upper":      stdlib.UpperFunc,
+			"lower":      stdlib.LowerFunc,
+			"format":     stdlib.FormatFunc,
+			"join":       stdlib.JoinFunc,
+			"split":      stdlib.SplitFunc,
+			"concat":     stdlib.ConcatFunc,
+			"length":     stdlib.LengthFunc,
+			"trimspace":  stdlib.TrimSpaceFunc,
+			"replace":    stdlib.ReplaceFunc,
+			"max":        stdlib.MaxFunc,
+			"min":        stdlib.MinFunc,
+			"tostring":   stdlib.MakeToFunc(cty.String),
+			"tonumber":   stdlib.MakeToFunc(cty.Number),
+			"coalesce":   stdlib.CoalesceFunc,
+			"jsonencode": stdlib.JSONEncodeFunc,
+		},
+	}
+}
+
+// expandHome turns a leading "~/" into the user's home directory.
+func expandHome(p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
+		}
+	}
+	return p
+}
+
+// resolvePath makes p absolute, relative to the configuration directory.
+func resolvePath(dir, p string) string {
+	p = expandHome(p)
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(mustAbs(dir), p)
+}
+
+func fileFunc(dir string) function.Function {
+	return function.New(&function.Spec{
+		Params: []function.Parameter{{Name: "path", Type: cty.String}},
+		Type:   function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			p := resolvePath(dir, args[0].AsString())
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return cty.NilVal, fmt.Errorf("cannot read %q: %w", p, err)
+			}
+			return cty.StringVal(string(b)), nil
+		},
+	})
+}
+
+// attrs decodes one block body against a schema and evaluates its attributes.
+type attrs struct {
+	l     *loader
+	kind  string
+	name  string
+	ctx   *hcl.EvalContext
+	body  *hcl.BodyContent
+	diags Diagnostics
+}
+
+func (l *loader) open(b *hcl.Block, kind string, ctx *hcl.EvalContext, schema *hcl.BodySchema) *attrs {
+	name := ""
+	if len(b.Labels) > 0 {
+		name = b.Labels[0]
+	}
+	content, diags := b.Body.Content(schema)
+	l.note(kind, name, "", b.DefRange)
+	for n, a := range content.Attributes {
+		l.note(kind, name, n, a.Expr.Range())
+	}
+	return &attrs{l: l, kind: kind, name: name, ctx: ctx, body: content, diags: diags}
+}
+
+// value evaluates attribute n converted to type t; ok is false when the
+// attribute is absent or broken (broken ones add a diagnostic).
+func (a *attrs) value(n string, t cty.Type) (cty.Value, bool) {
+	at, present := a.body.Attributes[n]
+	if !present {
+		return cty.NilVal, false
+	}
+	v, d := at.Expr.Value(a.ctx)
+	a.diags = append(a.diags, d...)
+	if d.HasErrors() {
+		return cty.NilVal, false
+	}
+	if v.IsNull() {
+		return cty.NilVal, false
+	}
+	cv, err := convert.Convert(v, t)
+	if err != nil {
+		a.diags = append(a.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  fmt.Sprintf("Wrong type for %s", n),
+			Detail:   fmt.Sprintf("%s %q: %s must be %s: %v.", a.kind, a.name, n, t.FriendlyName(), err),
+			Subject:  at.Expr.Range().Ptr(),
+		})
+		return cty.NilVal, false
+	}
+	if !cv.IsWhollyKnown() {
+		a.errorAt(n, fmt.Sprintf("Unknown value for %s", n), "the value is not known until apply, which fjord does not support")
+		return cty.NilVal, false
+	}
+	return cv, true
+}
+
+func (a *attrs) errorAt(n, summary, detail string) {
+	r := a.l.rangeOf(a.kind, a.name, n)
+	a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary,
+		Detail: fmt.Sprintf("%s %q: %s.", a.kind, a.name, detail), Subject: r.Ptr()})
+}
+
+func (a *attrs) str(n, def string) string {
+	if v, ok := a.value(n, cty.String); ok {
+		return v.AsString()
+	}
+	return def
+}
+
+func (a *attrs) boolean(n string, def bool) bool {
+	if v, ok := a.value(n, cty.Bool); ok {
+		return v.True()
+	}
+	return def
+}
+
+func (a *attrs) integer(n string, def int) int {
+	v, ok := a.value(n, cty.Number)
+	if !ok {
+		return def
+	}
+	bf := v.AsBigFloat()
+	if !bf.IsInt() {
+		a.errorAt(n, fmt.Sprintf("Invalid %s", n), fmt.Sprintf("%s must be a whole number", n))
+		return def
+	}
+	i, acc := bf.Int64()
+	if acc != 0 || i > 1<<31 || i < -(1<<31) {
+		a.errorAt(n, fmt.Sprintf("Invalid %s", n), fmt.Sprintf("%s is out of range", n))
+		return def
+	}
+	return int(i)
+}
+
+func (a *attrs) strings(n string) []string {
+	v, ok := a.value(n, cty.List(cty.String))
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, e := range v.AsValueSlice() {
+		out = append(out, e.AsString())
+	}
+	return out
+}
+
+func (a *attrs) size(n string, def spec.Size) spec.Size {
+	s := a.str(n, "")
+	if s == "" {
+		return def
+	}
+	sz, err := spec.ParseSize(s)
+	if err != nil {
+		a.errorAt(n, fmt.Sprintf("Invalid %s", n), err.Error())
+		return def
+	}
+	return sz
+}
+
+func (a *attrs) required(names ...string) {
+	for _, n := range names {
+		if _, ok := a.body.Attributes[n]; !ok {
+			a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError,
+				Summary: fmt.Sprintf("Missing required argument %q", n),
+				Detail:  fmt.Sprintf("%s %q must set %s.", a.kind, a.name, n),
+				Subject: a.l.rangeOf(a.kind, a.name, "").Ptr()})
+		}
+	}
+}
+
+func attrSchema(names ...string) []hcl.AttributeSchema {
+	out := make([]hcl.AttributeSchema, len(names))
+	for i, n := range names {
+		out[i] = hcl.AttributeSchema{Name: n}
+	}
+	return out
+}
+
+func (l *loader) decodeFjord(b *hcl.Block, ctx *hcl.EvalContext, cfg *spec.Config) Diagnostics {
+	a := l.open(b, "fjord", ctx, &hcl.BodySchema{Attributes: attrSchema("project")})
+	cfg.Project = a.str("project", cfg.Project)
+	if !validName(cfg.Project) {
+		a.errorAt("project", "Invalid project name", fmt.Sprintf("%q must be 1-32 lower-case letters, digits or dashes, starting with a letter", cfg.Project))
+	}
+	return a.diags
+}
+
+func (l *loader) decodeHypervisor(b *hcl.Block, ctx *hcl.EvalContext) (spec.Hypervisor, Diagnostics) {
+	a := l.open(b, "hypervisor", ctx, &hcl.BodySchema{Attributes: attrSchema("uri", "virt_type")})
+	return spec.Hypervisor{
+		Name:     a.name,
+		URI:      a.str("uri", spec.DefaultURI),
+		VirtType: a.str("virt_type", spec.VirtKVM),
+	}, a.diags
+}
+
+func (l *loader) decodePool(b *hcl.Block, ctx *hcl.EvalContext, defHV string) (spec.Pool, Diagnostics) {
+	a := l.open(b, "pool", ctx, &hcl.BodySchema{Attributes: attrSchema("hypervisor", "path", "require_nvme")})
+	a.required("path")
+	a.checkLabel()
+	return spec.Pool{
+		Name:        a.name,
+		Hypervisor:  a.str("hypervisor", defHV),
+		Path:        a.str("path", ""),
+		RequireNVMe: a.boolean("require_nvme", false),
+	}, a.diags
+}
+
+func (l *loader) decodeNetwork(b *hcl.Block, ctx *hcl.EvalContext, defHV string) (spec.Network, Diagnostics) {
+	a := l.open(b, "network", ctx, &hcl.BodySchema{Attributes: attrSchema("hypervisor", "cidr")})
+	a.required("cidr")
+	a.checkLabel()
+	n := spec.Network{Name: a.name, Hypervisor: a.str("hypervisor", defHV)}
+	if s := a.str("cidr", ""); s != "" {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a.errorAt("cidr", "Invalid cidr", fmt.Sprintf("%q is not a prefix such as 192.168.150.0/24", s))
+		} else if p.Masked() != p {
+			a.errorAt("cidr", "Invalid cidr", fmt.Sprintf("%q has host bits set; did you mean %s?", s, p.Masked()))
+		} else {
+			n.CIDR = p
+		}
+	}
+	return n, a.diags
+}
+
+func (l *loader) decodeImage(b *hcl.Block, ctx *hcl.EvalContext) (spec.Image, Diagnostics) {
+	a := l.open(b, "image", ctx, &hcl.BodySchema{Attributes: attrSchema("path", "url", "sha256", "format")})
+	a.required("sha256")
+	a.checkLabel()
+	im := spec.Image{
+		Name:   a.name,
+		Path:   a.str("path", ""),
+		URL:    a.str("url", ""),
+		SHA256: strings.ToLower(a.str("sha256", "")),
+		Format: a.str("format", "qcow2"),
+	}
+	if im.Path != "" {
+		im.Path = resolvePath(l.dir, im.Path)
+	}
+	return im, a.diags
+}
+
+var hostSchema = &hcl.BodySchema{
+	Attributes: attrSchema("count", "hypervisor", "image", "pool", "network", "vcpu", "memory", "disk"),
+	Blocks:     []hcl.BlockHeaderSchema{{Type: "ssh"}},
+}
+
+var sshSchema = &hcl.BodySchema{Attributes: attrSchema("user", "authorized_keys", "private_key_file")}
+
+// decodeHost expands a host block into one host, or count hosts named NAME-I
+// with count.index available in their expressions.
+func (l *loader) decodeHost(b *hcl.Block, ctx *hcl.EvalContext, defHV string) ([]spec.Host, Diagnostics) {
+	// count is evaluated without count.index.
+	a := l.open(b, "host", ctx, hostSchema)
+	a.required("image", "pool", "network")
+	a.checkLabel()
+	count, counted := 1, false
+	if _, ok := a.body.Attributes["count"]; ok {
+		count, counted = a.integer("count", 1), true
+		if count < 0 || count > 1000 {
+			a.errorAt("count", "Invalid count", fmt.Sprintf("count must be between 0 and 1000, got %d", count))
+			count = 0
+		}
+	}
+	diags := a.diags
+	var sshBlocks hcl.Blocks
+	for _, sb := range a.body.Blocks {
+		if sb.Type == "ssh" {
+			sshBlocks = append(sshBlocks, sb)
+		}
+	}
+	if len(sshBlocks) != 1 {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing ssh block",
+			Detail: fmt.Sprintf("host %q needs exactly one ssh block (user, authorized_keys, private_key_file).", a.name), Subject: b.DefRange.Ptr()})
+		return nil, diags
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	var hosts []spec.Host
+	for i := 0; i < count; i++ {
+		hctx := ctx.NewChild()
+		hctx.Variables = map[string]cty.Value{"count": cty.ObjectVal(map[string]cty.Value{"index": cty.NumberIntVal(int64(i))})}
+		ha := &attrs{l: l, kind: "host", name: a.name, ctx: hctx, body: a.body}
+		h := spec.Host{
+			Name:       a.name,
+			Base:       a.name,
+			Index:      i,
+			Hypervisor: ha.str("hypervisor", defHV),
+			Image:      ha.str("image", ""),
+			Pool:       ha.str("pool", ""),
+			Network:    ha.str("network", ""),
+			VCPU:       ha.integer("vcpu", 1),
+			Memory:     ha.size("memory", 1*spec.GiB),
+			Disk:       ha.size("disk", 10*spec.GiB),
+		}
+		if counted {
+			h.Name = fmt.Sprintf("%s-%d", a.name, i)
+		}
+		sa := l.open(sshBlocks[0], "host", hctx, sshSchema)
+		sa.name = a.name
+		sa.required("user", "authorized_keys", "private_key_file")
+		h.SSH = spec.SSH{
+			User:           sa.str("user", ""),
+			AuthorizedKeys: trimAll(sa.strings("authorized_keys")),
+			PrivateKeyFile: sa.str("private_key_file", ""),
+		}
+		if h.SSH.PrivateKeyFile != "" {
+			h.SSH.PrivateKeyFile = resolvePath(l.dir, h.SSH.PrivateKeyFile)
+		}
+		l.note("host", a.name, "ssh", sshBlocks[0].DefRange)
+		diags = append(diags, ha.diags...)
+		diags = append(diags, sa.diags...)
+		hosts = append(hosts, h)
+		if ha.diags.HasErrors() || sa.diags.HasErrors() {
+			break // the same mistake would repeat for every index
+		}
+	}
+	return hosts, diags
+}
+
+func trimAll(ss []string) []string {
+	out := make([]string, 0, len(ss))
+	for _, s := range ss {
+		if t := strings.TrimSpace(s); t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// checkLabel refuses names that cannot become libvirt object names.
+func (a *attrs) checkLabel() {
+	if !validName(a.name) {
+		a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError,
+			Summary: fmt.Sprintf("Invalid %s name", a.kind),
+			Detail:  fmt.Sprintf("%q must be 1-32 lower-case letters, digits or dashes, starting with a letter.", a.name),
+			Subject: a.l.rangeOf(a.kind, a.name, "").Ptr()})
+	}
+}
+
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 32 || s[0] < 'a' || s[0] > 'z' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}

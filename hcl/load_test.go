@@ -1,0 +1,204 @@
+package hcl
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/fjord-dev/fjord/spec"
+)
+
+// expectation is one "# ERROR: text" marker in an invalid fixture: a
+// diagnostic whose summary or detail holds text must start on that line.
+type expectation struct {
+	file string
+	line int
+	text string
+}
+
+var marker = regexp.MustCompile(`# ERROR: (.+)$`)
+
+func readMarkers(t *testing.T, dir string) []expectation {
+	t.Helper()
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.hcl"))
+	var out []expectation
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			if m := marker.FindStringSubmatch(line); m != nil {
+				out = append(out, expectation{file: filepath.Base(p), line: i + 1, text: strings.TrimSpace(m[1])})
+			}
+		}
+	}
+	return out
+}
+
+func TestInvalidFixtures(t *testing.T) {
+	dirs, _ := filepath.Glob("testdata/invalid-*")
+	if len(dirs) == 0 {
+		t.Fatal("no invalid fixtures found")
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			want := readMarkers(t, dir)
+			if len(want) == 0 {
+				t.Fatalf("fixture %s has no # ERROR: markers", dir)
+			}
+			res, diags := Load(dir, Options{})
+			if !diags.HasErrors() {
+				t.Fatalf("Load succeeded; want %d errors", len(want))
+			}
+			if res.Config != nil {
+				t.Errorf("Config is set despite errors")
+			}
+			matched := make([]bool, len(diags))
+			for _, w := range want {
+				found := false
+				for i, d := range diags {
+					if matched[i] || d.Subject == nil {
+						continue
+					}
+					if filepath.Base(d.Subject.Filename) == w.file && d.Subject.Start.Line == w.line &&
+						strings.Contains(d.Summary+" "+d.Detail, w.text) {
+						matched[i], found = true, true
+						break
+					}
+				}
+				if !found {
+					t.Errorf("%s:%d: no diagnostic containing %q; got:\n%s", w.file, w.line, w.text, render(res, diags))
+				}
+			}
+			for i, d := range diags {
+				if !matched[i] {
+					t.Errorf("unexpected diagnostic: %s", d.Error())
+				}
+			}
+		})
+	}
+}
+
+func render(res *Result, diags Diagnostics) string {
+	var b bytes.Buffer
+	res.WriteDiagnostics(&b, diags)
+	return b.String()
+}
+
+func TestDiagnosticsShowSourceLine(t *testing.T) {
+	res, diags := Load("testdata/invalid-references", Options{})
+	out := render(res, diags)
+	for _, want := range []string{"main.hcl line 15", `image   = "bullseye"`, `no image block named "bullseye"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("rendered diagnostics lack %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestValidMinimal(t *testing.T) {
+	res, diags := Load("testdata/valid-minimal", Options{})
+	if diags.HasErrors() {
+		t.Fatal(render(res, diags))
+	}
+	c := res.Config
+	if c.Project != "valid-minimal" {
+		t.Errorf("project = %q, want the directory name", c.Project)
+	}
+	if len(c.Hypervisors) != 1 || c.Hypervisors[0].URI != "qemu:///system" || c.Hypervisors[0].VirtType != "kvm" {
+		t.Errorf("default hypervisor = %+v", c.Hypervisors)
+	}
+	if len(c.Hosts) != 1 {
+		t.Fatalf("hosts = %d", len(c.Hosts))
+	}
+	h := c.Hosts[0]
+	if h.Name != "web" || h.VCPU != 1 || h.Memory != spec.GiB || h.Disk != 10*spec.GiB || h.Hypervisor != "default" {
+		t.Errorf("host defaults = %+v", h)
+	}
+	abs, _ := filepath.Abs("testdata/valid-minimal/keys/id_ed25519")
+	if h.SSH.PrivateKeyFile != abs {
+		t.Errorf("private key path %q is not resolved against the config dir (%q)", h.SSH.PrivateKeyFile, abs)
+	}
+	if !h.IP.IsValid() || !c.Networks[0].CIDR.Contains(h.IP) || h.IP == c.Networks[0].Gateway() {
+		t.Errorf("host IP %v not a usable address of %v", h.IP, c.Networks[0].CIDR)
+	}
+}
+
+func TestValidFleetWithVariables(t *testing.T) {
+	key := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8 ops"
+	res, diags := Load("testdata/valid-fleet", Options{Vars: []string{"workers=4"}, Env: map[string]string{"admin_key": key, "unrelated": "x"}})
+	if diags.HasErrors() {
+		t.Fatal(render(res, diags))
+	}
+	c := res.Config
+	if c.Project != "fleet" {
+		t.Errorf("project = %q", c.Project)
+	}
+	var names []string
+	ips := map[string]bool{}
+	macs := map[string]bool{}
+	for _, h := range c.Hosts {
+		names = append(names, h.Name)
+		ips[h.IP.String()] = true
+		macs[h.MAC] = true
+		if h.Memory != 2*spec.GiB || h.Disk != 20*spec.GiB || h.VCPU != 2 {
+			t.Errorf("%s sizes = %v %v %d", h.Name, h.Memory, h.Disk, h.VCPU)
+		}
+		if len(h.SSH.AuthorizedKeys) != 1 || h.SSH.AuthorizedKeys[0] != key {
+			t.Errorf("%s keys = %q", h.Name, h.SSH.AuthorizedKeys)
+		}
+	}
+	sort.Strings(names)
+	if strings.Join(names, ",") != "worker-0,worker-1,worker-2,worker-3" {
+		t.Errorf("hosts = %v", names)
+	}
+	if len(ips) != 4 || len(macs) != 4 {
+		t.Errorf("addresses not unique: %v %v", ips, macs)
+	}
+	if c.Images[0].SHA256[:6] != "abcdef" {
+		t.Errorf("sha256 not lower-cased: %s", c.Images[0].SHA256)
+	}
+	if !c.Pools[0].RequireNVMe || c.Hypervisors[0].VirtType != "qemu" {
+		t.Errorf("pool/hypervisor = %+v %+v", c.Pools[0], c.Hypervisors[0])
+	}
+}
+
+func TestAddressesStableWhenHostsAreAdded(t *testing.T) {
+	key := "ssh-ed25519 AAAA k"
+	r3, d := Load("testdata/valid-fleet", Options{Env: map[string]string{"admin_key": key}})
+	if d.HasErrors() {
+		t.Fatal(d)
+	}
+	r4, d := Load("testdata/valid-fleet", Options{Vars: []string{"workers=4"}, Env: map[string]string{"admin_key": key}})
+	if d.HasErrors() {
+		t.Fatal(d)
+	}
+	for i, h := range r3.Config.Hosts {
+		if g := r4.Config.Hosts[i]; g.IP != h.IP || g.MAC != h.MAC {
+			t.Errorf("%s moved from %v/%s to %v/%s when a host was added", h.Name, h.IP, h.MAC, g.IP, g.MAC)
+		}
+	}
+}
+
+func TestUndeclaredVar(t *testing.T) {
+	_, diags := Load("testdata/valid-minimal", Options{Vars: []string{"nope=1"}})
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), `sets "nope", but no variable block declares it`) {
+		t.Fatalf("diags = %v", diags)
+	}
+}
+
+func TestVarFile(t *testing.T) {
+	vf := filepath.Join(t.TempDir(), "x.fjordvars")
+	os.WriteFile(vf, []byte("admin_key = \"ssh-ed25519 AAAA f\"\nworkers = 1\n"), 0o600)
+	res, diags := Load("testdata/valid-fleet", Options{VarFiles: []string{vf}})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if len(res.Config.Hosts) != 1 || res.Config.Hosts[0].SSH.AuthorizedKeys[0] != "ssh-ed25519 AAAA f" {
+		t.Errorf("hosts = %+v", res.Config.Hosts)
+	}
+}

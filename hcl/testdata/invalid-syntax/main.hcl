@@ -1,0 +1,8 @@
+pool "default" {
+  path = "/var/lib/fjord/pool"
+}
+
+host "web" {
+  image = "bookworm"
+  memory = "2GiB" "extra" # ERROR: Missing newline after argument
+}

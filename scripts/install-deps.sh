@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what fjord needs to build, test and run guests on Debian 12, as root.
+# Safe to run again: packages already present are not fetched twice.
+set -euo pipefail
+
+packages=(
+  # build: cgo bindings to libvirt
+  gcc pkg-config libvirt-dev
+  # hypervisor, started without systemd by scripts/libvirtd.sh
+  libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base iptables
+  # guest image build (e2e/scripts/build-image.sh)
+  debootstrap fdisk grub-pc-bin dosfstools e2fsprogs mount util-linux
+  # validating rendered user-data with cloud-init's own schema in tests
+  cloud-init
+  # ssh client for the user after a demo, iproute2 for the network namespace
+  openssh-client iproute2
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}" >&2
+  apt-get update -q
+  # No service may be started by package scripts here: fjord starts libvirtd itself.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# libvirt's NAT network must never start: fjord's guests get isolated networks only.
+rm -f /etc/libvirt/qemu/networks/autostart/default.xml

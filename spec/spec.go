@@ -1,0 +1,319 @@
+// Package spec is fjord's typed model of desired state: hypervisors, storage
+// pools, networks, base images and hosts. It knows nothing of HCL syntax; the
+// loader in package hcl fills it, and Validate reports semantic problems by
+// object and field so the loader can point at the offending source range.
+package spec
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"sort"
+)
+
+// Virtualization types a hypervisor block may ask for.
+const (
+	VirtKVM  = "kvm"  // hardware virtualization (the default)
+	VirtQEMU = "qemu" // software emulation (TCG)
+)
+
+// DefaultURI is the libvirt connection a hypervisor block gets when it names none.
+const DefaultURI = "qemu:///system"
+
+// Config is the whole desired state of one fjord project.
+type Config struct {
+	Project     string
+	Hypervisors []Hypervisor
+	Pools       []Pool
+	Networks    []Network
+	Images      []Image
+	Hosts       []Host
+}
+
+// Hypervisor is one libvirt connection.
+type Hypervisor struct {
+	Name     string
+	URI      string
+	VirtType string
+}
+
+// Pool is a directory storage pool.
+type Pool struct {
+	Name        string
+	Hypervisor  string
+	Path        string
+	RequireNVMe bool
+}
+
+// Network is an isolated libvirt network: no forwarding, no NAT, DHCP only.
+type Network struct {
+	Name       string
+	Hypervisor string
+	CIDR       netip.Prefix
+}
+
+// Gateway is the address libvirt's bridge takes on the network: the first usable one.
+func (n Network) Gateway() netip.Addr { return n.CIDR.Masked().Addr().Next() }
+
+// Image is a base cloud image, imported once into each pool that uses it.
+type Image struct {
+	Name   string
+	Path   string // local file, or
+	URL    string // downloaded once, then verified
+	SHA256 string // lower-case hex, required
+	Format string // qcow2 or raw
+}
+
+// SSH is how fjord and the admin reach a host.
+type SSH struct {
+	User           string
+	AuthorizedKeys []string
+	PrivateKeyFile string
+}
+
+// Host is one guest. Hosts declared with count are expanded into one Host
+// each, named BASE-INDEX.
+type Host struct {
+	Name       string
+	Base       string // the host block's label
+	Index      int    // position within count, 0 without count
+	Hypervisor string
+	Image      string
+	Pool       string
+	Network    string
+	VCPU       int
+	Memory     Size
+	Disk       Size
+	SSH        SSH
+
+	// Filled by Resolve.
+	MAC string
+	IP  netip.Addr
+}
+
+// Problem is a semantic error found by Validate, located by object and field.
+type Problem struct {
+	Kind   string // "host", "pool", "network", "image", "hypervisor", "fjord"
+	Name   string // the object's label (for hosts the block label)
+	Field  string // attribute name, "" for the whole block
+	Detail string
+}
+
+func (p Problem) Error() string {
+	if p.Field == "" {
+		return fmt.Sprintf("%s %q: %s", p.Kind, p.Name, p.Detail)
+	}
+	return fmt.Sprintf("%s %q %s: %s", p.Kind, p.Name, p.Field, p.Detail)
+}
+
+// Limits on sizes that make no sense for a Docker host.
+const (
+	MinMemory = 256 * MiB
+	MaxMemory = 4 * TiB
+	MinDisk   = 1 * GiB
+	MaxDisk   = 64 * TiB
+	MaxVCPU   = 512
+)
+
+// Validate checks references and sizes across the whole config and reports
+// every problem it finds, not only the first.
+func (c *Config) Validate() []Problem {
+	var ps []Problem
+	add := func(kind, name, field, format string, args ...any) {
+		ps = append(ps, Problem{Kind: kind, Name: name, Field: field, Detail: fmt.Sprintf(format, args...)})
+	}
+	hvs := map[string]bool{}
+	for _, h := range c.Hypervisors {
+		hvs[h.Name] = true
+		if h.VirtType != VirtKVM && h.VirtType != VirtQEMU {
+			add("hypervisor", h.Name, "virt_type", "must be %q or %q, not %q", VirtKVM, VirtQEMU, h.VirtType)
+		}
+	}
+	checkHV := func(kind, name, hv string) {
+		if !hvs[hv] {
+			add(kind, name, "hypervisor", "no hypervisor block named %q", hv)
+		}
+	}
+	pools := map[string]bool{}
+	for _, p := range c.Pools {
+		pools[p.Name] = true
+		checkHV("pool", p.Name, p.Hypervisor)
+		if p.Path == "" || p.Path[0] != '/' {
+			add("pool", p.Name, "path", "must be an absolute path, got %q", p.Path)
+		}
+	}
+	nets := map[string]Network{}
+	for _, n := range c.Networks {
+		nets[n.Name] = n
+		checkHV("network", n.Name, n.Hypervisor)
+		if !n.CIDR.Addr().Is4() {
+			add("network", n.Name, "cidr", "must be an IPv4 prefix such as 192.168.150.0/24")
+		} else if n.CIDR.Bits() > 29 {
+			add("network", n.Name, "cidr", "/%d leaves no room for hosts; use /29 or larger", n.CIDR.Bits())
+		}
+	}
+	imgs := map[string]bool{}
+	for _, im := range c.Images {
+		imgs[im.Name] = true
+		if (im.Path == "") == (im.URL == "") {
+			add("image", im.Name, "", "set exactly one of path or url")
+		}
+		if !isSHA256(im.SHA256) {
+			add("image", im.Name, "sha256", "must be 64 hexadecimal characters, got %q", im.SHA256)
+		}
+		if im.Format != "qcow2" && im.Format != "raw" {
+			add("image", im.Name, "format", "must be \"qcow2\" or \"raw\", not %q", im.Format)
+		}
+	}
+	seenBase := map[string]bool{}
+	perNet := map[string]int{}
+	for _, h := range c.Hosts {
+		if seenBase[h.Base] {
+			perNet[h.Network]++
+			continue // one report per host block is enough
+		}
+		seenBase[h.Base] = true
+		perNet[h.Network]++
+		checkHV("host", h.Base, h.Hypervisor)
+		if !imgs[h.Image] {
+			add("host", h.Base, "image", "no image block named %q", h.Image)
+		}
+		if !pools[h.Pool] {
+			add("host", h.Base, "pool", "no pool block named %q", h.Pool)
+		}
+		if n, ok := nets[h.Network]; !ok {
+			add("host", h.Base, "network", "no network block named %q", h.Network)
+		} else if n.Hypervisor != h.Hypervisor {
+			add("host", h.Base, "network", "network %q is on hypervisor %q, the host on %q", h.Network, n.Hypervisor, h.Hypervisor)
+		}
+		if h.VCPU < 1 || h.VCPU > MaxVCPU {
+			add("host", h.Base, "vcpu", "must be between 1 and %d, got %d", MaxVCPU, h.VCPU)
+		}
+		if h.Memory < MinMemory || h.Memory > MaxMemory {
+			add("host", h.Base, "memory", "must be between %s and %s, got %s", MinMemory, MaxMemory, h.Memory)
+		}
+		if h.Disk < MinDisk || h.Disk > MaxDisk {
+			add("host", h.Base, "disk", "must be between %s and %s, got %s", MinDisk, MaxDisk, h.Disk)
+		}
+		if h.SSH.User == "" || h.SSH.User == "root" {
+			add("host", h.Base, "ssh", "user must be set and must not be root")
+		}
+		if len(h.SSH.AuthorizedKeys) == 0 {
+			add("host", h.Base, "ssh", "authorized_keys must hold at least one public key")
+		}
+		if h.SSH.PrivateKeyFile == "" {
+			add("host", h.Base, "ssh", "private_key_file must name the key fjord connects with")
+		}
+	}
+	for name, count := range perNet {
+		n, ok := nets[name]
+		if !ok || !n.CIDR.Addr().Is4() || n.CIDR.Bits() > 29 {
+			continue
+		}
+		if free := usable(n.CIDR); count > free {
+			add("network", name, "cidr", "%s has room for %d hosts, but %d hosts use it", n.CIDR, free, count)
+		}
+	}
+	return ps
+}
+
+// usable counts the host addresses of an IPv4 prefix that fjord may hand
+// out: all but the network, broadcast and gateway addresses.
+func usable(p netip.Prefix) int {
+	return 1<<(32-p.Bits()) - 3
+}
+
+func isSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, r := range s {
+		if !('0' <= r && r <= '9' || 'a' <= r && r <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Resolve assigns each host its MAC and IP address. Both are derived from the
+// project and host name, so they stay the same across runs and do not move
+// when other hosts are added or removed (unless two names collide, when the
+// later name in sorted order takes the next free address).
+func (c *Config) Resolve() {
+	nets := map[string]Network{}
+	for _, n := range c.Networks {
+		nets[n.Name] = n
+	}
+	idx := make([]int, len(c.Hosts))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return c.Hosts[idx[a]].Name < c.Hosts[idx[b]].Name })
+	taken := map[netip.Addr]bool{}
+	for _, i := range idx {
+		h := &c.Hosts[i]
+		sum := sha256.Sum256([]byte(c.Project + "\x00" + h.Name))
+		h.MAC = fmt.Sprintf("52:54:00:%02x:%02x:%02x", sum[0], sum[1], sum[2])
+		n, ok := nets[h.Network]
+		if !ok || !n.CIDR.Addr().Is4() || n.CIDR.Bits() > 29 {
+			continue
+		}
+		room := uint32(usable(n.CIDR))
+		base := n.CIDR.Masked().Addr().As4()
+		first := binary.BigEndian.Uint32(base[:]) + 2 // after network and gateway
+		off := binary.BigEndian.Uint32(sum[4:8]) % room
+		for tries := uint32(0); tries < room; tries++ {
+			var b [4]byte
+			binary.BigEndian.PutUint32(b[:], first+(off+tries)%room)
+			a := netip.AddrFrom4(b)
+			if !taken[a] {
+				taken[a] = true
+				h.IP = a
+				break
+			}
+		}
+	}
+}
+
+// Lookup helpers.
+
+// Hypervisor returns the hypervisor named name.
+func (c *Config) Hypervisor(name string) (Hypervisor, bool) {
+	for _, h := range c.Hypervisors {
+		if h.Name == name {
+			return h, true
+		}
+	}
+	return Hypervisor{}, false
+}
+
+// Pool returns the pool named name.
+func (c *Config) Pool(name string) (Pool, bool) {
+	for _, p := range c.Pools {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Pool{}, false
+}
+
+// Network returns the network named name.
+func (c *Config) Network(name string) (Network, bool) {
+	for _, n := range c.Networks {
+		if n.Name == name {
+			return n, true
+		}
+	}
+	return Network{}, false
+}
+
+// Image returns the image named name.
+func (c *Config) Image(name string) (Image, bool) {
+	for _, im := range c.Images {
+		if im.Name == name {
+			return im, true
+		}
+	}
+	return Image{}, false
+}

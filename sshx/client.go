@@ -1,0 +1,151 @@
+package sshx
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// ErrHostKeyMismatch is returned when a host presents a key other than the pinned one.
+var ErrHostKeyMismatch = errors.New("host key mismatch")
+
+// HostKeyError names both fingerprints of a mismatch.
+type HostKeyError struct {
+	Addr      string
+	Pinned    string
+	Presented string
+}
+
+func (e *HostKeyError) Error() string {
+	return fmt.Sprintf("%s presented host key %s, but fjord pinned %s: refusing to connect (the guest is not the one fjord created, or its key was changed)", e.Addr, e.Presented, e.Pinned)
+}
+
+func (e *HostKeyError) Unwrap() error { return ErrHostKeyMismatch }
+
+// Target is where and as whom to connect.
+type Target struct {
+	Addr       string // host:port
+	User       string
+	PrivateKey []byte // PEM, the client key
+	PinnedKey  string // the host's public key, authorized_keys form
+}
+
+// Client is a connected SSH session factory.
+type Client struct {
+	c    *ssh.Client
+	addr string
+}
+
+// ReadPrivateKey loads a client key from disk with a message that names the file.
+func ReadPrivateKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read ssh private key: %w", err)
+	}
+	if _, err := ssh.ParsePrivateKey(b); err != nil {
+		return nil, fmt.Errorf("ssh private key %q: %w (fjord needs an unencrypted key file)", path, err)
+	}
+	return b, nil
+}
+
+// Dial connects to t, accepting only t.PinnedKey. It honours ctx for the TCP
+// connect and the handshake.
+func Dial(ctx context.Context, t Target) (*Client, error) {
+	signer, err := ssh.ParsePrivateKey(t.PrivateKey)
+	if err != nil {
+		return nil, fmt.Errorf("ssh client key: %w", err)
+	}
+	pinned, _, _, _, err := ssh.ParseAuthorizedKey([]byte(t.PinnedKey))
+	if err != nil {
+		return nil, fmt.Errorf("pinned host key for %s: %w", t.Addr, err)
+	}
+	cfg := &ssh.ClientConfig{
+		User: t.User,
+		Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
+			if bytes.Equal(key.Marshal(), pinned.Marshal()) {
+				return nil
+			}
+			return &HostKeyError{Addr: t.Addr, Pinned: ssh.FingerprintSHA256(pinned), Presented: ssh.FingerprintSHA256(key)}
+		},
+		HostKeyAlgorithms: []string{pinned.Type()},
+		Timeout:           15 * time.Second,
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", t.Addr)
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	} else {
+		_ = conn.SetDeadline(time.Now().Add(cfg.Timeout))
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	c, chans, reqs, err := ssh.NewClientConn(conn, t.Addr, cfg)
+	stop()
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return &Client{c: ssh.NewClient(c, chans, reqs), addr: t.Addr}, nil
+}
+
+// Result is the outcome of one command.
+type Result struct {
+	Stdout   string
+	Stderr   string
+	ExitCode int
+}
+
+// Run executes cmd. A non-zero exit is not an error: it is in Result.ExitCode.
+// The command is abandoned (and the session closed) when ctx ends, so a guest
+// that disappears mid-command cannot hang the caller.
+func (c *Client) Run(ctx context.Context, cmd string) (Result, error) {
+	s, err := c.c.NewSession()
+	if err != nil {
+		return Result{}, fmt.Errorf("ssh %s: new session: %w", c.addr, err)
+	}
+	defer s.Close()
+	var out, errb bytes.Buffer
+	s.Stdout, s.Stderr = &out, &errb
+	done := make(chan error, 1)
+	go func() { done <- s.Run(cmd) }()
+	select {
+	case <-ctx.Done():
+		s.Close()
+		c.c.Close()
+		return Result{}, fmt.Errorf("ssh %s: %q: %w", c.addr, cmd, ctx.Err())
+	case err = <-done:
+	}
+	r := Result{Stdout: out.String(), Stderr: errb.String()}
+	var exit *ssh.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		r.ExitCode = exit.ExitStatus()
+	default:
+		return r, fmt.Errorf("ssh %s: %q: %w", c.addr, cmd, err)
+	}
+	return r, nil
+}
+
+// Close ends the connection.
+func (c *Client) Close() error { return c.c.Close() }
+
+// Short trims command output for messages.
+func Short(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 2000 {
+		return "…" + s[len(s)-2000:]
+	}
+	return s
+}
