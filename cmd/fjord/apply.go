@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fjord-dev/fjord/provision"
+	"github.com/fjord-dev/fjord/verify"
+)
+
+type applyFlags struct {
+	configFlags
+	autoApprove     bool
+	json            bool
+	keepOnFailure   bool
+	parallelism     int
+	bootTimeout     time.Duration
+	shutdownTimeout time.Duration
+}
+
+func (f *applyFlags) register(fs *flag.FlagSet) {
+	f.configFlags.register(fs)
+	fs.BoolVar(&f.autoApprove, "auto-approve", false, "do not ask for confirmation")
+	fs.BoolVar(&f.json, "json", false, "print progress events and the result as JSON lines")
+	fs.IntVar(&f.parallelism, "parallelism", 4, "hosts worked on at once per hypervisor")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 60*time.Second, "how long a guest may take to power off (ACPI) before it is forced off")
+}
+
+func runApply(ctx context.Context, a *app, args []string) error {
+	var f applyFlags
+	fs := a.newFlags("apply", "[DIR]")
+	f.register(fs)
+	fs.BoolVar(&f.keepOnFailure, "keep-on-failure", false, "keep a host that failed to come up, for inspection")
+	fs.DurationVar(&f.bootTimeout, "boot-timeout", 10*time.Minute, "how long each wait (address, SSH, cloud-init) may take")
+	if err := f.parse(fs, args); err != nil {
+		return err
+	}
+	s, plan, d, err := a.makePlan(ctx, &f.configFlags, false)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if err := checkKeys(s.cfg); err != nil {
+		return err
+	}
+	return a.execute(ctx, &f, s, plan, d, "apply these changes")
+}
+
+// execute shows the plan, asks for confirmation and applies it.
+func (a *app) execute(ctx context.Context, f *applyFlags, s *session, plan *provision.Plan, d *provision.Desired, question string) error {
+	if !f.json {
+		renderPlan(a.stdout, plan)
+	}
+	if !plan.HasChanges() {
+		if f.json {
+			return json.NewEncoder(a.stdout).Encode(map[string]any{"result": provision.Result{Hosts: []provision.HostResult{}}, "changes": 0})
+		}
+		return nil
+	}
+	if !f.autoApprove {
+		if err := a.confirm(question); err != nil {
+			return err
+		}
+	}
+	cache, _ := os.UserCacheDir()
+	opts := provision.Options{
+		Version:         version,
+		Parallelism:     f.parallelism,
+		BootTimeout:     f.bootTimeout,
+		ShutdownTimeout: f.shutdownTimeout,
+		KeepOnFailure:   f.keepOnFailure,
+		ImageCache:      filepath.Join(cache, "fjord", "images"),
+		OnEvent:         a.eventPrinter(f.json),
+	}
+	start := time.Now()
+	res, err := provision.Apply(ctx, plan, d, s.hvs, opts)
+	if f.json {
+		out := map[string]any{"result": res, "seconds": time.Since(start).Seconds()}
+		if err != nil {
+			out["error"] = err.Error()
+		}
+		if jerr := json.NewEncoder(a.stdout).Encode(out); jerr != nil {
+			return jerr
+		}
+		if err != nil {
+			return errSilent
+		}
+		return nil
+	}
+	a.renderResult(res, time.Since(start))
+	if err != nil {
+		return fmt.Errorf("apply failed:\n%w", err)
+	}
+	return nil
+}
+
+func (a *app) eventPrinter(asJSON bool) func(provision.Event) {
+	enc := json.NewEncoder(a.stdout)
+	return func(e provision.Event) {
+		if asJSON {
+			_ = enc.Encode(map[string]any{"event": e})
+			return
+		}
+		switch e.Status {
+		case "start":
+			fmt.Fprintf(a.stdout, "%s %-24s %s…\n", e.Time.Format("15:04:05"), e.Object, e.Phase)
+		case "done":
+			fmt.Fprintf(a.stdout, "%s %-24s %s done (%s)\n", e.Time.Format("15:04:05"), e.Object, e.Phase, e.Duration.Round(100*time.Millisecond))
+		case "fail":
+			fmt.Fprintf(a.stdout, "%s %-24s %s FAILED after %s\n", e.Time.Format("15:04:05"), e.Object, e.Phase, e.Duration.Round(100*time.Millisecond))
+		}
+	}
+}
+
+func (a *app) renderResult(res *provision.Result, took time.Duration) {
+	if res == nil || len(res.Hosts) == 0 {
+		fmt.Fprintf(a.stdout, "\nApply complete in %s.\n", took.Round(time.Second))
+		return
+	}
+	fmt.Fprintln(a.stdout)
+	for _, h := range res.Hosts {
+		if h.Error != "" {
+			fmt.Fprintf(a.stdout, "host %s: FAILED\n  %s\n", h.Host, h.Error)
+			continue
+		}
+		failed := verify.Failed(h.Checks)
+		status := fmt.Sprintf("verified (%d/%d checks passed)", len(h.Checks)-len(failed), len(h.Checks))
+		if len(failed) > 0 {
+			status = fmt.Sprintf("NOT verified (%d of %d checks failed)", len(failed), len(h.Checks))
+		}
+		fmt.Fprintf(a.stdout, "host %s: %s at %s, host key %s\n", h.Host, status, h.Address, h.Fingerprint)
+		for _, c := range h.Checks {
+			mark := "ok  "
+			if c.Status != verify.Pass {
+				mark = "FAIL"
+			}
+			fmt.Fprintf(a.stdout, "  %s %-20s %s\n", mark, c.ID, c.Title)
+			if c.Status != verify.Pass {
+				fmt.Fprintf(a.stdout, "       %s\n       fix: %s\n", c.Detail, c.Hint)
+			}
+		}
+	}
+	fmt.Fprintf(a.stdout, "\nApply finished in %s.\n", took.Round(time.Second))
+}
+

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/fjord-dev/fjord/hcl"
+	"github.com/fjord-dev/fjord/provision"
+	"github.com/fjord-dev/fjord/spec"
+)
+
+// configFlags are the options every command that reads HCL takes.
+type configFlags struct {
+	vars     multi
+	varFiles multi
+	dir      string
+}
+
+func (c *configFlags) register(fs *flag.FlagSet) {
+	fs.Var(&c.vars, "var", "set a variable: -var NAME=VALUE (repeatable)")
+	fs.Var(&c.varFiles, "var-file", "read variables from an HCL file (repeatable)")
+}
+
+// parse reads flags and the optional DIR argument.
+func (c *configFlags) parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch fs.NArg() {
+	case 0:
+		c.dir = "."
+	case 1:
+		c.dir = fs.Arg(0)
+	default:
+		return fmt.Errorf("too many arguments: %s (options go before DIR)", strings.Join(fs.Args()[1:], " "))
+	}
+	return nil
+}
+
+// load reads the configuration, printing diagnostics on failure.
+func (a *app) load(c *configFlags) (*spec.Config, error) {
+	env := map[string]string{}
+	for _, kv := range a.environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "FJORD_VAR_") {
+			env[strings.TrimPrefix(k, "FJORD_VAR_")] = v
+		}
+	}
+	auto, _ := filepath.Glob(filepath.Join(c.dir, "*.fjordvars"))
+	sort.Strings(auto)
+	res, diags := hcl.Load(c.dir, hcl.Options{Vars: c.vars, VarFiles: append(auto, c.varFiles...), Env: env})
+	if len(diags) > 0 {
+		res.WriteDiagnostics(a.stderr, diags)
+	}
+	if diags.HasErrors() {
+		return nil, errSilent
+	}
+	return res.Config, nil
+}
+
+// session is a loaded configuration with open hypervisor connections.
+type session struct {
+	cfg  *spec.Config
+	hvs  map[string]provision.Hypervisor
+	invs map[string]*provision.Inventory
+}
+
+func (s *session) close() {
+	for _, h := range s.hvs {
+		h.Close()
+	}
+}
+
+// open connects to every hypervisor and reads its inventory. Each
+// connection failure names the hypervisor block.
+func (a *app) open(ctx context.Context, cfg *spec.Config) (*session, error) {
+	s := &session{cfg: cfg, hvs: map[string]provision.Hypervisor{}, invs: map[string]*provision.Inventory{}}
+	var errs []error
+	for _, h := range cfg.Hypervisors {
+		a.log.Debug("connecting", "hypervisor", h.Name, "uri", h.URI)
+		hv, err := a.connect(h.URI)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("hypervisor %q: %w", h.Name, err))
+			continue
+		}
+		s.hvs[h.Name] = hv
+		inv, err := hv.Inventory(ctx, cfg.Project)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("hypervisor %q: %w", h.Name, err))
+			continue
+		}
+		s.invs[h.Name] = inv
+	}
+	if len(errs) > 0 {
+		s.close()
+		return nil, errors.Join(errs...)
+	}
+	return s, nil
+}
+
+// checkPools enforces require_nvme on pools the configuration will create
+// or use, on hypervisors that run on this machine.
+func checkPools(cfg *spec.Config, invs map[string]*provision.Inventory) error {
+	var errs []error
+	for _, p := range cfg.Pools {
+		if !p.RequireNVMe {
+			continue
+		}
+		hv, _ := cfg.Hypervisor(p.Hypervisor)
+		u, err := url.Parse(hv.URI)
+		if err != nil || u.Host != "" {
+			errs = append(errs, fmt.Errorf("pool %q: require_nvme can only be checked on a hypervisor on this machine, and %q is remote", p.Name, hv.URI))
+			continue
+		}
+		if strings.HasPrefix(hv.URI, "test:") {
+			continue // libvirt's test driver has no disks to check
+		}
+		path := p.Path
+		if inv := invs[p.Hypervisor]; inv != nil {
+			for _, ps := range inv.Pools {
+				if ps.Name == p.Name && ps.Path != "" {
+					path = ps.Path // an existing pool is checked where it really is
+				}
+			}
+		}
+		if err := provision.CheckNVMe(path, "/sys"); err != nil {
+			errs = append(errs, fmt.Errorf("pool %q has require_nvme = true, but %w; use an NVMe-backed path or remove require_nvme", p.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// hostKeyFiles checks up front that every host's private key is readable,
+// so apply fails before creating anything rather than after booting.
+func checkKeys(cfg *spec.Config) error {
+	var errs []error
+	seen := map[string]bool{}
+	for _, h := range cfg.Hosts {
+		if seen[h.SSH.PrivateKeyFile] {
+			continue
+		}
+		seen[h.SSH.PrivateKeyFile] = true
+		if _, err := os.Stat(h.SSH.PrivateKeyFile); err != nil {
+			errs = append(errs, fmt.Errorf("host %q: ssh private_key_file: %w", h.Base, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,448 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fjord-dev/fjord/cloudinit"
+	"github.com/fjord-dev/fjord/spec"
+	"github.com/fjord-dev/fjord/sshx"
+	"github.com/fjord-dev/fjord/verify"
+)
+
+// Guest is a connection to a booted host.
+type Guest interface {
+	verify.Runner
+	Close() error
+}
+
+// Dialer connects to a host with its pinned key.
+type Dialer func(ctx context.Context, t sshx.Target) (Guest, error)
+
+// DialSSH is the real Dialer.
+func DialSSH(ctx context.Context, t sshx.Target) (Guest, error) { return sshx.Dial(ctx, t) }
+
+// Event reports progress. Status is "start", "done" or "fail".
+type Event struct {
+	Time     time.Time     `json:"time"`
+	Object   string        `json:"object"` // "host.web-0", "pool.default", …
+	Phase    string        `json:"phase"`
+	Status   string        `json:"status"`
+	Duration time.Duration `json:"duration_ns,omitempty"`
+	Message  string        `json:"message,omitempty"`
+}
+
+// Options tune Apply.
+type Options struct {
+	Version         string
+	Parallelism     int           // hosts worked on at once per hypervisor (default 4)
+	BootTimeout     time.Duration // per wait: address, SSH, cloud-init (default 10m)
+	ShutdownTimeout time.Duration // ACPI shutdown before forcing off (default 60s)
+	PollInterval    time.Duration // default 2s
+	KeepOnFailure   bool          // leave a failed host's objects for inspection
+	ImageCache      string        // where images given by url are downloaded
+	Dial            Dialer        // default DialSSH
+	OnEvent         func(Event)
+}
+
+// HostResult is what Apply learned about one host it created or started.
+type HostResult struct {
+	Host        string            `json:"host"`
+	Hypervisor  string            `json:"hypervisor"`
+	Address     string            `json:"address,omitempty"`
+	User        string            `json:"user,omitempty"`
+	HostKey     string            `json:"host_key,omitempty"`
+	Fingerprint string            `json:"host_key_fingerprint,omitempty"`
+	Checks      []verify.Outcome  `json:"checks,omitempty"`
+	Phases      map[string]string `json:"phases,omitempty"` // phase → duration
+	Error       string            `json:"error,omitempty"`
+}
+
+// Result is the outcome of Apply.
+type Result struct {
+	Hosts []HostResult `json:"hosts"`
+}
+
+// Failed reports whether any host failed.
+func (r *Result) Failed() bool {
+	for _, h := range r.Hosts {
+		if h.Error != "" || len(verify.Failed(h.Checks)) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+type applier struct {
+	d      *Desired
+	hvs    map[string]Hypervisor
+	opts   Options
+	mu     sync.Mutex
+	images map[string]string // hypervisor/pool/volume → path
+}
+
+func (a *applier) emit(e Event) {
+	if a.opts.OnEvent == nil {
+		return
+	}
+	e.Time = time.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.opts.OnEvent(e)
+}
+
+// step runs fn as a phase of object, emitting start and done/fail events.
+func (a *applier) step(object, phase string, fn func() error) (time.Duration, error) {
+	a.emit(Event{Object: object, Phase: phase, Status: "start"})
+	t0 := time.Now()
+	err := fn()
+	d := time.Since(t0)
+	if err != nil {
+		a.emit(Event{Object: object, Phase: phase, Status: "fail", Duration: d, Message: err.Error()})
+		return d, err
+	}
+	a.emit(Event{Object: object, Phase: phase, Status: "done", Duration: d})
+	return d, nil
+}
+
+// Apply executes plan: pools and networks, then base images, then hosts in
+// parallel (create, replace, start, each waited for and verified), then
+// deletions in reverse dependency order. A failure of one host does not stop
+// the others; infrastructure failures (pool, network, image) stop the run
+// before any host is touched. The returned error summarises every failure.
+func Apply(ctx context.Context, plan *Plan, d *Desired, hvs map[string]Hypervisor, opts Options) (*Result, error) {
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = 4
+	}
+	if opts.BootTimeout <= 0 {
+		opts.BootTimeout = 10 * time.Minute
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 60 * time.Second
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 2 * time.Second
+	}
+	if opts.Dial == nil {
+		opts.Dial = DialSSH
+	}
+	a := &applier{d: d, hvs: hvs, opts: opts, images: map[string]string{}}
+	cfg := d.Config
+	res := &Result{}
+
+	// 1. Pools and networks.
+	for _, c := range plan.Changes {
+		if c.Action != Create {
+			continue
+		}
+		hv := hvs[c.Hypervisor]
+		var err error
+		switch c.Kind {
+		case KindPool:
+			sp, _ := cfg.Pool(c.Name)
+			_, err = a.step("pool."+c.Name, "create", func() error {
+				return hv.EnsurePool(ctx, PoolSpec{Name: sp.Name, Path: sp.Path, Project: cfg.Project})
+			})
+		case KindNetwork:
+			_, err = a.step("network."+c.Name, "create", func() error {
+				return hv.EnsureNetwork(ctx, a.networkSpec(c.Name))
+			})
+		}
+		if err != nil {
+			return res, fmt.Errorf("%s %q on %s: %w", c.Kind, c.Name, c.Hypervisor, err)
+		}
+	}
+	// Reservations for hosts new to a network fjord owns.
+	for _, c := range plan.Changes {
+		if c.Kind == KindNetwork && c.Action == NoOp && strings.Contains(strings.Join(c.Reasons, ""), "created by fjord") {
+			if err := hvs[c.Hypervisor].EnsureNetwork(ctx, a.networkSpec(c.Name)); err != nil {
+				return res, fmt.Errorf("network %q on %s: %w", c.Name, c.Hypervisor, err)
+			}
+		}
+	}
+
+	// 2. Base images: every pool a changed host needs, imported at most once.
+	for _, c := range plan.Changes {
+		if c.Kind != KindImage || (c.Action != Create && !a.hostsNeedImage(plan, c)) {
+			continue
+		}
+		im, _ := cfg.Image(c.Name)
+		var err error
+		_, err = a.step("image."+c.Name, map[bool]string{true: "import", false: "lookup"}[c.Action == Create], func() error {
+			path, err := importImage(ctx, hvs[c.Hypervisor], cfg.Project, c.Pool, im, opts.ImageCache)
+			if err == nil {
+				a.images[c.Hypervisor+"/"+c.Pool+"/"+im.Name] = path
+			}
+			return err
+		})
+		if err != nil {
+			return res, fmt.Errorf("image %q into pool %q on %s: %w", c.Name, c.Pool, c.Hypervisor, err)
+		}
+	}
+
+	// 3. Hosts, in parallel with a per-hypervisor limit.
+	var wg sync.WaitGroup
+	sems := map[string]chan struct{}{}
+	var resMu sync.Mutex
+	for _, c := range plan.Changes {
+		if c.Kind != KindHost || (c.Action != Create && c.Action != Replace && c.Action != Update) {
+			continue
+		}
+		if sems[c.Hypervisor] == nil {
+			sems[c.Hypervisor] = make(chan struct{}, opts.Parallelism)
+		}
+		sem := sems[c.Hypervisor]
+		dh := a.desiredHost(c.Name)
+		wg.Add(1)
+		go func(c Change) {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-sem }()
+			hr := a.host(ctx, c, dh)
+			resMu.Lock()
+			res.Hosts = append(res.Hosts, hr)
+			resMu.Unlock()
+		}(c)
+	}
+	wg.Wait()
+
+	// 4. Deletions: hosts, then volumes, then networks and pools.
+	var errs []error
+	for _, kind := range []string{KindHost, KindVolume, KindNetwork, KindPool} {
+		for _, c := range plan.Changes {
+			if c.Kind != kind || c.Action != Delete {
+				continue
+			}
+			hv := hvs[c.Hypervisor]
+			_, err := a.step(kind+"."+c.Name, "delete", func() error {
+				switch kind {
+				case KindHost:
+					return hv.RemoveDomain(ctx, DomainName(cfg.Project, c.Name), RemoveOptions{ShutdownTimeoutSeconds: int(opts.ShutdownTimeout / time.Second)})
+				case KindVolume:
+					return hv.DeleteVolume(ctx, c.Pool, c.Name)
+				case KindNetwork:
+					return hv.DeleteNetwork(ctx, c.Name)
+				default:
+					return hv.DeletePool(ctx, c.Name)
+				}
+			})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("delete %s %q on %s: %w", kind, c.Name, c.Hypervisor, err))
+			}
+		}
+	}
+	for _, h := range res.Hosts {
+		if h.Error != "" {
+			errs = append(errs, fmt.Errorf("host %q: %s", h.Host, h.Error))
+		} else if f := verify.Failed(h.Checks); len(f) > 0 {
+			errs = append(errs, fmt.Errorf("host %q failed %d verification check(s)", h.Host, len(f)))
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+// hostsNeedImage reports whether a host change in plan will build on image c.
+func (a *applier) hostsNeedImage(plan *Plan, c Change) bool {
+	for _, hc := range plan.Changes {
+		if hc.Kind != KindHost || hc.Hypervisor != c.Hypervisor || (hc.Action != Create && hc.Action != Replace) {
+			continue
+		}
+		h := a.desiredHost(hc.Name)
+		if h.Spec.Image == c.Name && h.Spec.Pool == c.Pool {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *applier) desiredHost(name string) DesiredHost {
+	for _, h := range a.d.Hosts {
+		if h.Spec.Name == name {
+			return h
+		}
+	}
+	return DesiredHost{}
+}
+
+// networkSpec builds an isolated network with a reservation for each host.
+func (a *applier) networkSpec(name string) NetworkSpec {
+	n, _ := a.d.Config.Network(name)
+	gw := n.Gateway()
+	last := lastUsable(n.CIDR.Masked().Addr(), n.CIDR.Bits())
+	ns := NetworkSpec{
+		Name:       n.Name,
+		Bridge:     NetworkBridge(a.d.Config.Project, n.Name),
+		Gateway:    gw.String(),
+		Prefix:     n.CIDR.Bits(),
+		RangeStart: gw.Next().String(),
+		RangeEnd:   last,
+	}
+	for _, h := range a.d.Hosts {
+		if h.Spec.Network == name {
+			ns.Hosts = append(ns.Hosts, DHCPHost{MAC: h.Spec.MAC, IP: h.Spec.IP.String(), Name: h.Spec.Name})
+		}
+	}
+	return ns
+}
+
+func lastUsable(base interface{ As4() [4]byte }, bits int) string {
+	b := base.As4()
+	n := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	n += 1<<(32-bits) - 2
+	return net.IPv4(byte(n>>24), byte(n>>16), byte(n>>8), byte(n)).String()
+}
+
+// host creates, replaces or starts one host, waits for it and verifies it.
+func (a *applier) host(ctx context.Context, c Change, h DesiredHost) HostResult {
+	cfg := a.d.Config
+	hv := a.hvs[c.Hypervisor]
+	obj := "host." + h.Spec.Name
+	domain := DomainName(cfg.Project, h.Spec.Name)
+	hr := HostResult{Host: h.Spec.Name, Hypervisor: c.Hypervisor, User: h.Spec.SSH.User, Phases: map[string]string{}}
+	fail := func(err error) HostResult {
+		hr.Error = err.Error()
+		return hr
+	}
+	timed := func(phase string, fn func() error) error {
+		d, err := a.step(obj, phase, fn)
+		hr.Phases[phase] = d.Round(100 * time.Millisecond).String()
+		return err
+	}
+
+	hostKey := h.Meta.HostKey
+	if c.Action == Update {
+		// Started again: it keeps the key recorded when it was created.
+		inv, err := hv.Inventory(ctx, cfg.Project)
+		if err != nil {
+			return fail(err)
+		}
+		ds, _ := findDomain(inv, domain)
+		hostKey = ds.Meta.HostKey
+		if err := timed("start", func() error { return hv.StartDomain(ctx, domain) }); err != nil {
+			return fail(err)
+		}
+	} else {
+		if c.Action == Replace {
+			err := timed("remove-old", func() error {
+				if err := hv.RemoveDomain(ctx, domain, RemoveOptions{ShutdownTimeoutSeconds: int(a.opts.ShutdownTimeout / time.Second)}); err != nil {
+					return err
+				}
+				if err := hv.DeleteVolume(ctx, h.Spec.Pool, OverlayVolume(cfg.Project, h.Spec.Name)); err != nil {
+					return err
+				}
+				return hv.DeleteVolume(ctx, h.Spec.Pool, SeedVolume(cfg.Project, h.Spec.Name))
+			})
+			if err != nil {
+				return fail(err)
+			}
+		}
+		var err error
+		hostKey, err = a.create(ctx, hv, c.Hypervisor, h, timed)
+		if err != nil {
+			if !a.opts.KeepOnFailure {
+				a.cleanupHost(hv, h)
+			}
+			return fail(err)
+		}
+	}
+	hr.HostKey = hostKey
+	hr.Fingerprint = sshx.Fingerprint(hostKey)
+
+	err := a.waitAndVerify(ctx, hv, h, domain, hostKey, &hr, timed)
+	if err != nil {
+		if c.Action != Update && !a.opts.KeepOnFailure {
+			a.cleanupHost(hv, h)
+			err = fmt.Errorf("%w (the host's domain and volumes were removed; -keep-on-failure keeps them for inspection)", err)
+		}
+		return fail(err)
+	}
+	return hr
+}
+
+// create makes a host's volumes and seed, then defines and boots it. It
+// returns the pinned public host key.
+func (a *applier) create(ctx context.Context, hv Hypervisor, hvName string, h DesiredHost, timed func(string, func() error) error) (string, error) {
+	cfg := a.d.Config
+	im, _ := cfg.Image(h.Spec.Image)
+	var overlay, seedPath, hostKey string
+	err := timed("volume", func() error {
+		base := a.images[hvName+"/"+h.Spec.Pool+"/"+im.Name]
+		if base == "" {
+			return fmt.Errorf("base image %q is not in pool %q", im.Name, h.Spec.Pool)
+		}
+		var err error
+		overlay, err = hv.CreateVolume(ctx, VolumeSpec{
+			Pool: h.Spec.Pool, Name: OverlayVolume(cfg.Project, h.Spec.Name), Format: "qcow2",
+			Capacity: uint64(h.Spec.Disk), Backing: &Backing{Path: base, Format: im.Format},
+		})
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	err = timed("seed", func() error {
+		kp, err := sshx.NewHostKey()
+		if err != nil {
+			return err
+		}
+		in := SeedInput(cfg.Project, h.Spec)
+		in.HostKey = cloudinit.HostKey{PrivatePEM: kp.PrivatePEM, Public: kp.Public}
+		seed, err := cloudinit.Render(in)
+		if err != nil {
+			return err
+		}
+		iso, err := seed.ISO()
+		if err != nil {
+			return err
+		}
+		// A fresh seed volume every time: an old one would carry another key.
+		if err := hv.DeleteVolume(ctx, h.Spec.Pool, SeedVolume(cfg.Project, h.Spec.Name)); err != nil {
+			return err
+		}
+		seedPath, err = hv.CreateVolume(ctx, VolumeSpec{
+			Pool: h.Spec.Pool, Name: SeedVolume(cfg.Project, h.Spec.Name), Format: "raw",
+			Capacity: uint64(len(iso)), Content: iso,
+		})
+		hostKey = kp.Public
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	hvSpec, _ := cfg.Hypervisor(h.Spec.Hypervisor)
+	meta := h.Meta
+	meta.HostKey = hostKey
+	meta.Version = a.opts.Version
+	err = timed("boot", func() error {
+		return hv.DefineAndStart(ctx, DomainSpec{
+			Name: DomainName(cfg.Project, h.Spec.Name), VirtType: hvSpec.VirtType,
+			VCPU: h.Spec.VCPU, MemoryKiB: uint64(h.Spec.Memory / spec.KiB),
+			DiskPath: overlay, SeedPath: seedPath, Network: h.Spec.Network, MAC: h.Spec.MAC, Meta: meta,
+		})
+	})
+	return hostKey, err
+}
+
+// cleanupHost removes what a failed create left, on a context of its own so
+// that it still runs after Ctrl-C.
+func (a *applier) cleanupHost(hv Hypervisor, h DesiredHost) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p := a.d.Config.Project
+	_, _ = a.step("host."+h.Spec.Name, "cleanup", func() error {
+		return errors.Join(
+			hv.RemoveDomain(ctx, DomainName(p, h.Spec.Name), RemoveOptions{ShutdownTimeoutSeconds: 0}),
+			hv.DeleteVolume(ctx, h.Spec.Pool, OverlayVolume(p, h.Spec.Name)),
+			hv.DeleteVolume(ctx, h.Spec.Pool, SeedVolume(p, h.Spec.Name)),
+		)
+	})
+}

@@ -1,0 +1,192 @@
+// Package provision plans and applies fjord configurations. Plan is a pure
+// function of desired and actual state; Apply executes a plan against
+// hypervisors through the small interface defined here and reports progress
+// through events, never by printing.
+package provision
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+)
+
+// Errors the hypervisor adapter translates libvirt's error codes into.
+var (
+	ErrNotFound    = errors.New("not found")
+	ErrUnreachable = errors.New("hypervisor unreachable")
+)
+
+// Hypervisor is what provision needs from one libvirt connection.
+type Hypervisor interface {
+	// Inventory lists, in bulk, every pool and network and the domains and
+	// volumes owned by project.
+	Inventory(ctx context.Context, project string) (*Inventory, error)
+	// EnsurePool creates and starts the pool when no pool of that name
+	// exists; an existing pool is started if needed and otherwise left as is.
+	EnsurePool(ctx context.Context, p PoolSpec) error
+	// EnsureNetwork does the same for an isolated network.
+	EnsureNetwork(ctx context.Context, n NetworkSpec) error
+	// CreateVolume creates a volume (empty, uploaded from Content or
+	// Source, or a qcow2 overlay on Backing) and returns its path. It
+	// returns the path of an existing volume of that name unchanged.
+	CreateVolume(ctx context.Context, v VolumeSpec) (string, error)
+	// DeleteVolume removes a volume; a missing one is not an error.
+	DeleteVolume(ctx context.Context, pool, name string) error
+	// DefineAndStart defines the domain (ownership metadata included) and boots it.
+	DefineAndStart(ctx context.Context, d DomainSpec) error
+	// StartDomain boots a defined domain that is shut off.
+	StartDomain(ctx context.Context, name string) error
+	// DomainStatus reports a domain's state, the reason libvirt gives for
+	// it, and the addresses its interfaces have leased.
+	DomainStatus(ctx context.Context, name string) (DomainStatus, error)
+	// ConsoleTail returns the last lines the domain printed on its serial
+	// console, or "" when that is not readable from here.
+	ConsoleTail(ctx context.Context, name string, lines int) string
+	// RemoveDomain shuts the domain down (ACPI, then force after timeout)
+	// and undefines it. A missing domain is not an error.
+	RemoveDomain(ctx context.Context, name string, opts RemoveOptions) error
+	// DeletePool and DeleteNetwork remove objects fjord created.
+	DeletePool(ctx context.Context, name string) error
+	DeleteNetwork(ctx context.Context, name string) error
+	Close() error
+}
+
+// Inventory is the actual state on one hypervisor.
+type Inventory struct {
+	Pools    []PoolState
+	Networks []NetworkState
+	Domains  []DomainState // owned by the project only
+	Volumes  []VolumeState // owned by the project only
+}
+
+// PoolState is a storage pool as libvirt reports it.
+type PoolState struct {
+	Name   string
+	Path   string
+	Active bool
+	// OwnedBy is the project whose ownership marker the pool holds, "" if none.
+	OwnedBy string
+	// Volumes counts every volume in the pool, owned or not, markers included.
+	Volumes int
+}
+
+// NetworkState is a network as libvirt reports it.
+type NetworkState struct {
+	Name   string
+	Bridge string
+	Active bool
+	CIDR   string
+	Owned  bool // created by this project
+}
+
+// DomainState is an owned domain with its metadata.
+type DomainState struct {
+	Name  string
+	State string // running, shutoff, paused, crashed, …
+	Meta  HostMeta
+}
+
+// VolumeState is an owned volume.
+type VolumeState struct {
+	Pool string
+	Name string
+	Path string
+}
+
+// DomainStatus is a domain's live condition.
+type DomainStatus struct {
+	State     string
+	Reason    string
+	Addresses []string
+}
+
+// RemoveOptions controls how a domain is stopped before it is undefined.
+type RemoveOptions struct {
+	ShutdownTimeoutSeconds int
+}
+
+// PoolSpec asks for a directory pool.
+type PoolSpec struct {
+	Name    string
+	Path    string
+	Project string // written into the ownership marker when fjord creates the pool
+}
+
+// NetworkSpec asks for an isolated network.
+type NetworkSpec struct {
+	Name    string
+	Bridge  string
+	Gateway string // address of the bridge
+	Prefix  int
+	// Range and Hosts are the DHCP range and per-host reservations.
+	RangeStart, RangeEnd string
+	Hosts                []DHCPHost
+}
+
+// DHCPHost is one DHCP reservation.
+type DHCPHost struct {
+	MAC, IP, Name string
+}
+
+// VolumeSpec asks for a volume.
+type VolumeSpec struct {
+	Pool     string
+	Name     string
+	Format   string // qcow2 or raw
+	Capacity uint64 // bytes; for uploads the size of the content
+	// Exactly one of these, or none for an empty volume:
+	Content []byte // uploaded
+	Source  string // local file uploaded
+	Backing *Backing
+}
+
+// Backing is the base of an overlay volume.
+type Backing struct {
+	Path   string
+	Format string
+}
+
+// DomainSpec is everything the adapter needs to define a guest.
+type DomainSpec struct {
+	Name      string
+	VirtType  string
+	VCPU      int
+	MemoryKiB uint64
+	DiskPath  string
+	SeedPath  string
+	Network   string
+	MAC       string
+	Meta      HostMeta
+}
+
+// Names of the objects fjord creates, all derived from the project so that
+// ownership can be recognised without a state file.
+
+// DomainName is the libvirt name of a host's guest.
+func DomainName(project, host string) string { return project + "-" + host }
+
+// VolumePrefix starts the name of every volume a project owns.
+func VolumePrefix(project string) string { return "fjord-" + project + "-" }
+
+// OverlayVolume is a host's root disk.
+func OverlayVolume(project, host string) string { return VolumePrefix(project) + host + ".qcow2" }
+
+// SeedVolume is a host's cloud-init seed.
+func SeedVolume(project, host string) string { return VolumePrefix(project) + host + "-seed.iso" }
+
+// ImageVolume is a base image imported into a pool.
+func ImageVolume(project, image, sha string, format string) string {
+	return fmt.Sprintf("%simage-%s-%s.%s", VolumePrefix(project), image, sha[:12], format)
+}
+
+// PoolMarkerVolume marks a pool created by project.
+func PoolMarkerVolume(project string) string { return VolumePrefix(project) + "pool.owner" }
+
+// NetworkBridge is the bridge name of a network fjord creates; it doubles as
+// the ownership mark (Linux limits bridge names to 15 characters).
+func NetworkBridge(project, network string) string {
+	sum := sha256.Sum256([]byte(project + "\x00" + network))
+	return "fj" + hex.EncodeToString(sum[:])[:10]
+}

@@ -1,0 +1,99 @@
+package provision
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/fjord-dev/fjord/spec"
+)
+
+// importImage makes sure the base image is in the pool and returns the
+// volume's path. The local file (or the download) is checked against the
+// configured sha256 before anything is uploaded; an existing volume of the
+// image's name (which embeds the checksum) is used as it is.
+func importImage(ctx context.Context, hv Hypervisor, project, pool string, im spec.Image, cacheDir string) (string, error) {
+	name := ImageVolume(project, im.Name, im.SHA256, im.Format)
+	inv, err := hv.Inventory(ctx, project)
+	if err != nil {
+		return "", err
+	}
+	if v, ok := findVolume(inv, pool, name); ok {
+		return v.Path, nil
+	}
+	src := im.Path
+	if im.URL != "" {
+		if src, err = download(ctx, im, cacheDir); err != nil {
+			return "", err
+		}
+	}
+	fi, err := os.Stat(src)
+	if err != nil {
+		return "", fmt.Errorf("image %q: %w", im.Name, err)
+	}
+	if err := CheckSHA256(src, im.SHA256); err != nil {
+		return "", fmt.Errorf("image %q: %w", im.Name, err)
+	}
+	return hv.CreateVolume(ctx, VolumeSpec{Pool: pool, Name: name, Format: im.Format, Capacity: uint64(fi.Size()), Source: src})
+}
+
+// CheckSHA256 compares a file's digest with want (lower-case hex).
+func CheckSHA256(path, want string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		return fmt.Errorf("checksum mismatch for %s: sha256 is %s, the configuration says %s; refusing to import it", path, got, want)
+	}
+	return nil
+}
+
+// download fetches an image URL into the cache once, verified.
+func download(ctx context.Context, im spec.Image, cacheDir string) (string, error) {
+	dst := filepath.Join(cacheDir, im.SHA256+"."+im.Format)
+	if CheckSHA256(dst, im.SHA256) == nil {
+		return dst, nil
+	}
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return "", fmt.Errorf("image cache: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, im.URL, nil)
+	if err != nil {
+		return "", fmt.Errorf("image %q: %w", im.Name, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("image %q: download %s: %w", im.Name, im.URL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("image %q: download %s: %s", im.Name, im.URL, resp.Status)
+	}
+	tmp, err := os.CreateTemp(cacheDir, ".download-*")
+	if err != nil {
+		return "", fmt.Errorf("image cache: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, resp.Body); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("image %q: download %s: %w", im.Name, im.URL, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	if err := CheckSHA256(tmp.Name(), im.SHA256); err != nil {
+		return "", fmt.Errorf("image %q from %s: %w", im.Name, im.URL, err)
+	}
+	return dst, os.Rename(tmp.Name(), dst)
+}

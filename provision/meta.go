@@ -1,0 +1,55 @@
+package provision
+
+import (
+	"encoding/xml"
+	"fmt"
+)
+
+// MetadataNamespace is the XML namespace of fjord's domain metadata.
+const MetadataNamespace = "https://fjord.dev/xmlns/host/1"
+
+// HostMeta is fjord's ownership record, stored in each domain's <metadata>.
+// It is written when the domain is defined, before the guest boots, so an
+// interrupted apply leaves a domain the next run recognises as its own.
+type HostMeta struct {
+	XMLName  xml.Name `xml:"host"`
+	Project  string   `xml:"project"`
+	Host     string   `xml:"name"`
+	Version  string   `xml:"version"`
+	SeedHash string   `xml:"seed-hash"`
+	HostKey  string   `xml:"host-key"` // pinned public key, authorized_keys form
+
+	// The fields a plan compares, as they were when the domain was made.
+	Hypervisor string `xml:"hypervisor"`
+	VCPU       int    `xml:"vcpu"`
+	Memory     uint64 `xml:"memory"`
+	Disk       uint64 `xml:"disk"`
+	Image      string `xml:"image"`
+	ImageSHA   string `xml:"image-sha256"`
+	Pool       string `xml:"pool"`
+	Network    string `xml:"network"`
+	MAC        string `xml:"mac"`
+	IP         string `xml:"ip"`
+	User       string `xml:"user"`
+}
+
+// MarshalMeta renders the metadata element.
+func MarshalMeta(m HostMeta) (string, error) {
+	m.XMLName = xml.Name{Space: MetadataNamespace, Local: "host"}
+	b, err := xml.Marshal(m)
+	if err != nil {
+		return "", fmt.Errorf("encode host metadata: %w", err)
+	}
+	return string(b), nil
+}
+
+// UnmarshalMeta parses a metadata element written by MarshalMeta. libvirt
+// may return the element with its namespace declared or with a prefix; both
+// are accepted.
+func UnmarshalMeta(s string) (HostMeta, error) {
+	var m HostMeta
+	if err := xml.Unmarshal([]byte(s), &m); err != nil {
+		return HostMeta{}, fmt.Errorf("decode host metadata: %w", err)
+	}
+	return m, nil
+}

@@ -1,0 +1,81 @@
+package provision
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// BackingDevices names the block devices that hold path (the nearest
+// existing ancestor when path does not exist yet), resolving partitions to
+// their disk and device-mapper devices (LVM, dm-crypt) to what lies beneath.
+// sysfs is normally "/sys".
+func BackingDevices(path, sysfs string) ([]string, error) {
+	p := filepath.Clean(path)
+	var st unix.Stat_t
+	for {
+		err := unix.Stat(p, &st)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, os.ErrNotExist) || p == "/" {
+			return nil, fmt.Errorf("stat %s: %w", p, err)
+		}
+		p = filepath.Dir(p)
+	}
+	major, minor := unix.Major(uint64(st.Dev)), unix.Minor(uint64(st.Dev))
+	link := filepath.Join(sysfs, "dev", "block", fmt.Sprintf("%d:%d", major, minor))
+	target, err := filepath.EvalSymlinks(link)
+	if err != nil {
+		return nil, fmt.Errorf("%s is on device %d:%d, which is not a block device (tmpfs, overlay or a network filesystem)", path, major, minor)
+	}
+	return disks(target, sysfs)
+}
+
+// disks resolves one sysfs block device directory to whole-disk names.
+func disks(dir, sysfs string) ([]string, error) {
+	if _, err := os.Stat(filepath.Join(dir, "partition")); err == nil {
+		dir = filepath.Dir(dir)
+	}
+	name := filepath.Base(dir)
+	slaves, _ := os.ReadDir(filepath.Join(dir, "slaves"))
+	if len(slaves) == 0 {
+		return []string{name}, nil
+	}
+	var out []string
+	for _, s := range slaves {
+		t, err := filepath.EvalSymlinks(filepath.Join(dir, "slaves", s.Name()))
+		if err != nil {
+			return nil, err
+		}
+		d, err := disks(t, sysfs)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d...)
+	}
+	return out, nil
+}
+
+// CheckNVMe fails unless every device under path is an NVMe disk, naming
+// the devices it found.
+func CheckNVMe(path, sysfs string) error {
+	devs, err := BackingDevices(path, sysfs)
+	if err != nil {
+		return err
+	}
+	var not []string
+	for _, d := range devs {
+		if !strings.HasPrefix(d, "nvme") {
+			not = append(not, d)
+		}
+	}
+	if len(not) > 0 {
+		return fmt.Errorf("%s is backed by %s, which is not NVMe", path, strings.Join(not, ", "))
+	}
+	return nil
+}

@@ -1,0 +1,327 @@
+package provision
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/fjord-dev/fjord/cloudinit"
+	"github.com/fjord-dev/fjord/spec"
+)
+
+// Action is what a change does to one object.
+type Action string
+
+// The actions a plan can hold.
+const (
+	NoOp    Action = "no-op"
+	Create  Action = "create"
+	Update  Action = "update"
+	Replace Action = "replace"
+	Delete  Action = "delete"
+)
+
+// Object kinds.
+const (
+	KindPool    = "pool"
+	KindNetwork = "network"
+	KindImage   = "image"
+	KindHost    = "host"
+	KindVolume  = "volume"
+)
+
+// Change is one planned action with the reasons for it.
+type Change struct {
+	Kind       string   `json:"kind"`
+	Name       string   `json:"name"`
+	Hypervisor string   `json:"hypervisor"`
+	Action     Action   `json:"action"`
+	Reasons    []string `json:"reasons,omitempty"`
+	// Pool holds a volume's pool, for volume and image changes.
+	Pool string `json:"pool,omitempty"`
+}
+
+// Plan is the list of changes that would bring actual state to desired state.
+type Plan struct {
+	Project string   `json:"project"`
+	Changes []Change `json:"changes"`
+}
+
+// HasChanges reports whether applying the plan would change anything.
+func (p *Plan) HasChanges() bool {
+	for _, c := range p.Changes {
+		if c.Action != NoOp {
+			return true
+		}
+	}
+	return false
+}
+
+// Count returns how many changes have action a.
+func (p *Plan) Count(a Action) int {
+	n := 0
+	for _, c := range p.Changes {
+		if c.Action == a {
+			n++
+		}
+	}
+	return n
+}
+
+// DesiredHost is a host of the configuration with the metadata fjord would
+// record for it (everything but the host key, which is made at create time).
+type DesiredHost struct {
+	Spec spec.Host
+	Meta HostMeta
+}
+
+// Desired is the configuration prepared for planning.
+type Desired struct {
+	Config *spec.Config
+	Hosts  []DesiredHost
+}
+
+// SeedInput is the cloud-init input for a host, without its host key.
+func SeedInput(project string, h spec.Host) cloudinit.Input {
+	return cloudinit.Input{
+		Project:        project,
+		Host:           h.Name,
+		MAC:            h.MAC,
+		AdminUser:      h.SSH.User,
+		AuthorizedKeys: h.SSH.AuthorizedKeys,
+	}
+}
+
+// Prepare computes each host's metadata, seed hash included.
+func Prepare(cfg *spec.Config, version string) (*Desired, error) {
+	d := &Desired{Config: cfg}
+	for _, h := range cfg.Hosts {
+		seed, err := cloudinit.Render(SeedInput(cfg.Project, h))
+		if err != nil {
+			return nil, fmt.Errorf("host %q: %w", h.Name, err)
+		}
+		im, _ := cfg.Image(h.Image)
+		d.Hosts = append(d.Hosts, DesiredHost{Spec: h, Meta: HostMeta{
+			Project: cfg.Project, Host: h.Name, Version: version, SeedHash: seed.Hash,
+			Hypervisor: h.Hypervisor, VCPU: h.VCPU, Memory: uint64(h.Memory), Disk: uint64(h.Disk),
+			Image: h.Image, ImageSHA: im.SHA256, Pool: h.Pool, Network: h.Network,
+			MAC: h.MAC, IP: h.IP.String(), User: h.SSH.User,
+		}})
+	}
+	return d, nil
+}
+
+// Empty is the desired state of nothing: planning against it destroys
+// everything the project owns.
+func Empty(project string) *Desired {
+	return &Desired{Config: &spec.Config{Project: project}}
+}
+
+// MakePlan diffs desired against the actual state of each hypervisor (keyed
+// by hypervisor name). It is a pure function. Objects the project does not
+// own are only ever no-ops.
+func MakePlan(d *Desired, actual map[string]*Inventory) *Plan {
+	cfg := d.Config
+	p := &Plan{Project: cfg.Project}
+	add := func(c Change) { p.Changes = append(p.Changes, c) }
+
+	hvNames := make([]string, 0, len(actual))
+	for n := range actual {
+		hvNames = append(hvNames, n)
+	}
+	sort.Strings(hvNames)
+
+	for _, hv := range hvNames {
+		inv := actual[hv]
+		wantPools, wantNets, wantVols := map[string]bool{}, map[string]bool{}, map[string]bool{}
+
+		for _, sp := range cfg.Pools {
+			if sp.Hypervisor != hv {
+				continue
+			}
+			wantPools[sp.Name] = true
+			if ps, ok := findPool(inv, sp.Name); ok {
+				add(Change{Kind: KindPool, Name: sp.Name, Hypervisor: hv, Action: NoOp, Reasons: []string{existsReason(ps.OwnedBy == cfg.Project)}})
+			} else {
+				add(Change{Kind: KindPool, Name: sp.Name, Hypervisor: hv, Action: Create, Reasons: []string{"no pool of this name on " + hv}})
+			}
+		}
+		for _, sn := range cfg.Networks {
+			if sn.Hypervisor != hv {
+				continue
+			}
+			wantNets[sn.Name] = true
+			if ns, ok := findNetwork(inv, sn.Name); ok {
+				add(Change{Kind: KindNetwork, Name: sn.Name, Hypervisor: hv, Action: NoOp, Reasons: []string{existsReason(ns.Owned)}})
+			} else {
+				add(Change{Kind: KindNetwork, Name: sn.Name, Hypervisor: hv, Action: Create, Reasons: []string{"no network of this name on " + hv}})
+			}
+		}
+
+		// Base images, one per pool that a host on this hypervisor uses.
+		imgSeen := map[string]bool{}
+		for _, h := range d.Hosts {
+			if h.Spec.Hypervisor != hv {
+				continue
+			}
+			im, _ := cfg.Image(h.Spec.Image)
+			vol := ImageVolume(cfg.Project, im.Name, im.SHA256, im.Format)
+			wantVols[h.Spec.Pool+"/"+vol] = true
+			wantVols[h.Spec.Pool+"/"+OverlayVolume(cfg.Project, h.Spec.Name)] = true
+			wantVols[h.Spec.Pool+"/"+SeedVolume(cfg.Project, h.Spec.Name)] = true
+			key := h.Spec.Pool + "/" + vol
+			if imgSeen[key] {
+				continue
+			}
+			imgSeen[key] = true
+			c := Change{Kind: KindImage, Name: im.Name, Hypervisor: hv, Pool: h.Spec.Pool}
+			if _, ok := findVolume(inv, h.Spec.Pool, vol); ok {
+				c.Action, c.Reasons = NoOp, []string{"imported as " + vol}
+			} else {
+				c.Action, c.Reasons = Create, []string{"import into pool " + h.Spec.Pool + " as " + vol}
+			}
+			add(c)
+		}
+
+		wantDomains := map[string]bool{}
+		for _, h := range d.Hosts {
+			if h.Spec.Hypervisor != hv {
+				continue
+			}
+			name := DomainName(cfg.Project, h.Spec.Name)
+			wantDomains[name] = true
+			add(planHost(cfg.Project, hv, h, inv))
+		}
+
+		// What the project owns here but no longer wants.
+		for _, ds := range inv.Domains {
+			if !wantDomains[ds.Name] {
+				add(Change{Kind: KindHost, Name: ds.Meta.Host, Hypervisor: hv, Action: Delete, Reasons: []string{"not in the configuration"}})
+			}
+		}
+		for _, vs := range inv.Volumes {
+			if wantVols[vs.Pool+"/"+vs.Name] || vs.Name == PoolMarkerVolume(cfg.Project) {
+				continue
+			}
+			add(Change{Kind: KindVolume, Name: vs.Name, Pool: vs.Pool, Hypervisor: hv, Action: Delete, Reasons: []string{"owned by " + cfg.Project + " and no longer used"}})
+		}
+		for _, ns := range inv.Networks {
+			if ns.Owned && !wantNets[ns.Name] {
+				add(Change{Kind: KindNetwork, Name: ns.Name, Hypervisor: hv, Action: Delete, Reasons: []string{"created by fjord and no longer in the configuration"}})
+			}
+		}
+		for _, ps := range inv.Pools {
+			if ps.OwnedBy == cfg.Project && !wantPools[ps.Name] {
+				add(Change{Kind: KindPool, Name: ps.Name, Hypervisor: hv, Action: Delete, Reasons: []string{"created by fjord and no longer in the configuration"}})
+			}
+		}
+	}
+	return p
+}
+
+func existsReason(owned bool) string {
+	if owned {
+		return "exists (created by fjord)"
+	}
+	return "exists (not created by fjord: used as it is, never changed or deleted)"
+}
+
+// planHost compares one desired host with the domain found for it.
+func planHost(project, hv string, h DesiredHost, inv *Inventory) Change {
+	c := Change{Kind: KindHost, Name: h.Spec.Name, Hypervisor: hv}
+	name := DomainName(project, h.Spec.Name)
+	ds, ok := findDomain(inv, name)
+	if !ok {
+		c.Action, c.Reasons = Create, []string{"no domain " + name}
+		return c
+	}
+	reasons := diffMeta(ds.Meta, h.Meta)
+	if _, ok := findVolume(inv, h.Spec.Pool, OverlayVolume(project, h.Spec.Name)); !ok {
+		reasons = append(reasons, "root disk volume "+OverlayVolume(project, h.Spec.Name)+" is missing")
+	}
+	switch {
+	case len(reasons) > 0:
+		c.Action, c.Reasons = Replace, reasons
+	case ds.State == "shutoff":
+		c.Action, c.Reasons = Update, []string{"domain is shut off: start it"}
+	case ds.State != "running":
+		c.Action, c.Reasons = Replace, []string{"domain is " + ds.State}
+	default:
+		c.Action, c.Reasons = NoOp, []string{"running, matches the configuration"}
+	}
+	return c
+}
+
+// diffMeta lists, field by field, how the recorded metadata differs from
+// the desired one.
+func diffMeta(old, want HostMeta) []string {
+	var r []string
+	str := func(field, a, b string) {
+		if a != b {
+			r = append(r, fmt.Sprintf("%s: %s → %s", field, orNone(a), orNone(b)))
+		}
+	}
+	if old.VCPU != want.VCPU {
+		r = append(r, fmt.Sprintf("vcpu: %d → %d", old.VCPU, want.VCPU))
+	}
+	if old.Memory != want.Memory {
+		r = append(r, fmt.Sprintf("memory: %s → %s", spec.Size(old.Memory), spec.Size(want.Memory)))
+	}
+	if old.Disk != want.Disk {
+		r = append(r, fmt.Sprintf("disk: %s → %s", spec.Size(old.Disk), spec.Size(want.Disk)))
+	}
+	str("image", old.Image, want.Image)
+	if old.Image == want.Image && old.ImageSHA != want.ImageSHA {
+		r = append(r, "image sha256 changed")
+	}
+	str("pool", old.Pool, want.Pool)
+	str("network", old.Network, want.Network)
+	str("mac", old.MAC, want.MAC)
+	str("ip", old.IP, want.IP)
+	if old.SeedHash != want.SeedHash {
+		r = append(r, "user-data changed (cloud-init only runs on first boot)")
+	}
+	return r
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func findPool(inv *Inventory, name string) (PoolState, bool) {
+	for _, p := range inv.Pools {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return PoolState{}, false
+}
+
+func findNetwork(inv *Inventory, name string) (NetworkState, bool) {
+	for _, n := range inv.Networks {
+		if n.Name == name {
+			return n, true
+		}
+	}
+	return NetworkState{}, false
+}
+
+func findDomain(inv *Inventory, name string) (DomainState, bool) {
+	for _, d := range inv.Domains {
+		if d.Name == name {
+			return d, true
+		}
+	}
+	return DomainState{}, false
+}
+
+func findVolume(inv *Inventory, pool, name string) (VolumeState, bool) {
+	for _, v := range inv.Volumes {
+		if v.Pool == pool && v.Name == name {
+			return v, true
+		}
+	}
+	return VolumeState{}, false
+}

@@ -1,0 +1,177 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/fjord-dev/fjord/cloudinit"
+	"github.com/fjord-dev/fjord/sshx"
+	"github.com/fjord-dev/fjord/verify"
+)
+
+// consoleLines is how much of the serial console a boot failure shows.
+const consoleLines = 25
+
+// waitAndVerify waits for the host's address, for SSH with the pinned key
+// and for cloud-init, then runs the verification checks.
+func (a *applier) waitAndVerify(ctx context.Context, hv Hypervisor, h DesiredHost, domain, hostKey string, hr *HostResult, timed func(string, func() error) error) error {
+	key, err := sshx.ReadPrivateKey(h.Spec.SSH.PrivateKeyFile)
+	if err != nil {
+		return err
+	}
+	var addr string
+	err = timed("address", func() error {
+		var err error
+		addr, err = a.waitAddress(ctx, hv, domain, h.Spec.MAC)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	hr.Address = addr
+	var g Guest
+	err = timed("ssh", func() error {
+		var err error
+		g, err = a.waitSSH(ctx, hv, domain, sshx.Target{
+			Addr: net.JoinHostPort(addr, "22"), User: h.Spec.SSH.User, PrivateKey: key, PinnedKey: hostKey,
+		})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	err = timed("cloud-init", func() error {
+		wctx, cancel := context.WithTimeout(ctx, a.opts.BootTimeout)
+		defer cancel()
+		r, err := g.Run(wctx, "sudo -n cloud-init status --wait --long")
+		if err != nil {
+			return fmt.Errorf("waiting for cloud-init: %w", err)
+		}
+		if r.ExitCode != 0 {
+			return fmt.Errorf("cloud-init finished with errors (exit %d):\n%s", r.ExitCode, indent(sshx.Short(r.Stdout+r.Stderr)))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return timed("verify", func() error {
+		seed, err := cloudinit.Render(SeedInput(a.d.Config.Project, h.Spec))
+		if err != nil {
+			return err
+		}
+		vctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		hr.Checks, err = verify.Run(vctx, g, verify.Checks(verify.Expect{DaemonJSON: seed.DaemonJSON}))
+		if err != nil {
+			return err
+		}
+		if f := verify.Failed(hr.Checks); len(f) > 0 {
+			return fmt.Errorf("%d of %d checks failed", len(f), len(hr.Checks))
+		}
+		return nil
+	})
+}
+
+// stuck reports a domain state that will not get better by waiting.
+func stuck(st DomainStatus) bool {
+	switch st.State {
+	case "paused", "crashed", "shutoff", "pmsuspended":
+		return true
+	}
+	return false
+}
+
+// bootFailure describes a guest that stopped booting, with its console.
+func (a *applier) bootFailure(ctx context.Context, hv Hypervisor, domain string, st DomainStatus, waiting string) error {
+	msg := fmt.Sprintf("domain %s is %s (%s) while waiting for %s", domain, st.State, st.Reason, waiting)
+	if st.State == "paused" || st.State == "crashed" {
+		msg += "; on a hypervisor whose KVM cannot run this kernel, set virt_type = \"qemu\" in the hypervisor block"
+	}
+	return errors.New(msg + consoleSuffix(ctx, hv, domain))
+}
+
+func consoleSuffix(ctx context.Context, hv Hypervisor, domain string) string {
+	tail := hv.ConsoleTail(ctx, domain, consoleLines)
+	if tail == "" {
+		return ""
+	}
+	return "\nlast lines of the serial console:\n" + indent(tail)
+}
+
+func indent(s string) string {
+	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
+}
+
+// waitAddress polls the domain until one of its interfaces has leased an
+// address, failing at once if the domain stops running.
+func (a *applier) waitAddress(ctx context.Context, hv Hypervisor, domain, mac string) (string, error) {
+	deadline := time.Now().Add(a.opts.BootTimeout)
+	var last DomainStatus
+	var lastErr error
+	for {
+		st, err := hv.DomainStatus(ctx, domain)
+		switch {
+		case err != nil:
+			lastErr = err
+		case stuck(st):
+			return "", a.bootFailure(ctx, hv, domain, st, "an address")
+		case len(st.Addresses) > 0:
+			return st.Addresses[0], nil
+		default:
+			last = st
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("no DHCP lease for %s (MAC %s) after %s; last state %q, last error %v%s",
+				domain, mac, a.opts.BootTimeout, last.State, lastErr, consoleSuffix(ctx, hv, domain))
+		}
+		if err := sleep(ctx, a.opts.PollInterval); err != nil {
+			return "", fmt.Errorf("waiting for an address of %s: %w", domain, err)
+		}
+	}
+}
+
+// waitSSH dials until the host answers with the pinned key. A different
+// key fails at once; so does a domain that stops running.
+func (a *applier) waitSSH(ctx context.Context, hv Hypervisor, domain string, t sshx.Target) (Guest, error) {
+	deadline := time.Now().Add(a.opts.BootTimeout)
+	var lastErr error
+	for {
+		dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		g, err := a.opts.Dial(dctx, t)
+		cancel()
+		if err == nil {
+			return g, nil
+		}
+		if errors.Is(err, sshx.ErrHostKeyMismatch) {
+			return nil, err
+		}
+		lastErr = err
+		if st, serr := hv.DomainStatus(ctx, domain); serr == nil && stuck(st) {
+			return nil, a.bootFailure(ctx, hv, domain, st, "SSH")
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("SSH to %s at %s did not answer within %s; last error: %v%s",
+				domain, t.Addr, a.opts.BootTimeout, lastErr, consoleSuffix(ctx, hv, domain))
+		}
+		if err := sleep(ctx, a.opts.PollInterval); err != nil {
+			return nil, fmt.Errorf("waiting for SSH on %s (last error: %v): %w", t.Addr, lastErr, err)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
