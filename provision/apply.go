@@ -379,6 +379,11 @@ func (a *applier) create(ctx context.Context, hv Hypervisor, hvName string, h De
 		if base == "" {
 			return fmt.Errorf("base image %q is not in pool %q", im.Name, h.Spec.Pool)
 		}
+		// A root disk left by an interrupted run is stale: cloud-init on it
+		// would skip the new seed (same instance-id) and keep old host keys.
+		if err := hv.DeleteVolume(ctx, h.Spec.Pool, OverlayVolume(cfg.Project, h.Spec.Name)); err != nil {
+			return err
+		}
 		var err error
 		overlay, err = hv.CreateVolume(ctx, VolumeSpec{
 			Pool: h.Spec.Pool, Name: OverlayVolume(cfg.Project, h.Spec.Name), Format: "qcow2",

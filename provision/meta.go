@@ -12,12 +12,15 @@ const MetadataNamespace = "https://fjord.dev/xmlns/host/1"
 // It is written when the domain is defined, before the guest boots, so an
 // interrupted apply leaves a domain the next run recognises as its own.
 type HostMeta struct {
-	XMLName  xml.Name `xml:"host"`
-	Project  string   `xml:"project"`
-	Host     string   `xml:"name"`
-	Version  string   `xml:"version"`
-	SeedHash string   `xml:"seed-hash"`
-	HostKey  string   `xml:"host-key"` // pinned public key, authorized_keys form
+	XMLName xml.Name `xml:"host"`
+	// NS declares the fjord prefix: libvirt keeps only metadata elements
+	// that carry a namespace prefix, and drops a default-namespace element.
+	NS       string `xml:"xmlns:fjord,attr,omitempty"`
+	Project  string `xml:"project"`
+	Host     string `xml:"name"`
+	Version  string `xml:"version"`
+	SeedHash string `xml:"seed-hash"`
+	HostKey  string `xml:"host-key"` // pinned public key, authorized_keys form
 
 	// The fields a plan compares, as they were when the domain was made.
 	Hypervisor string `xml:"hypervisor"`
@@ -35,8 +38,7 @@ type HostMeta struct {
 
 // MarshalMeta renders the metadata element.
 func MarshalMeta(m HostMeta) (string, error) {
-	m.XMLName = xml.Name{Space: MetadataNamespace, Local: "host"}
-	b, err := xml.Marshal(m)
+	b, err := xml.Marshal(metaDoc{XMLName: xml.Name{Local: "fjord:host"}, NS: MetadataNamespace, HostMeta: m})
 	if err != nil {
 		return "", fmt.Errorf("encode host metadata: %w", err)
 	}
@@ -47,9 +49,18 @@ func MarshalMeta(m HostMeta) (string, error) {
 // may return the element with its namespace declared or with a prefix; both
 // are accepted.
 func UnmarshalMeta(s string) (HostMeta, error) {
-	var m HostMeta
-	if err := xml.Unmarshal([]byte(s), &m); err != nil {
+	var d metaDoc
+	if err := xml.Unmarshal([]byte(s), &d); err != nil {
 		return HostMeta{}, fmt.Errorf("decode host metadata: %w", err)
 	}
-	return m, nil
+	return d.HostMeta, nil
+}
+
+// metaDoc is the metadata element. libvirt keeps only metadata elements
+// that carry a namespace prefix (a default-namespace element is dropped),
+// so the element is written as <fjord:host xmlns:fjord="…">.
+type metaDoc struct {
+	XMLName xml.Name
+	NS      string `xml:"xmlns:fjord,attr,omitempty"`
+	HostMeta
 }

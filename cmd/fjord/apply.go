@@ -119,7 +119,7 @@ func (a *app) eventPrinter(asJSON bool) func(provision.Event) {
 
 func (a *app) renderResult(res *provision.Result, took time.Duration) {
 	if res == nil || len(res.Hosts) == 0 {
-		fmt.Fprintf(a.stdout, "\nApply complete in %s.\n", took.Round(time.Second))
+		fmt.Fprintf(a.stdout, "\nDone in %s.\n", took.Round(time.Second))
 		return
 	}
 	fmt.Fprintln(a.stdout)
@@ -147,4 +147,3 @@ func (a *app) renderResult(res *provision.Result, took time.Duration) {
 	}
 	fmt.Fprintf(a.stdout, "\nApply finished in %s.\n", took.Round(time.Second))
 }
-

@@ -275,7 +275,7 @@ func (c *Conn) EnsureNetwork(ctx context.Context, ns provision.NetworkSpec) erro
 	n, err := c.c.LookupNetworkByName(ns.Name)
 	if err == nil {
 		defer n.Free()
-		x, err := n.GetXMLDesc(libvirt.NETWORK_XML_INACTIVE)
+		x, err := n.GetXMLDesc(0)
 		if err != nil {
 			return fmt.Errorf("read network %q: %w", ns.Name, translate(err))
 		}
@@ -502,11 +502,11 @@ func (c *Conn) StartDomain(ctx context.Context, name string) error {
 }
 
 var pausedReasons = map[int]string{
-	int(libvirt.DOMAIN_PAUSED_UNKNOWN):        "unknown",
-	int(libvirt.DOMAIN_PAUSED_USER):           "paused by a user",
-	int(libvirt.DOMAIN_PAUSED_IOERROR):        "I/O error",
-	int(libvirt.DOMAIN_PAUSED_CRASHED):        "guest crashed",
-	int(libvirt.DOMAIN_PAUSED_SHUTTING_DOWN):  "shutting down",
+	int(libvirt.DOMAIN_PAUSED_UNKNOWN):         "unknown",
+	int(libvirt.DOMAIN_PAUSED_USER):            "paused by a user",
+	int(libvirt.DOMAIN_PAUSED_IOERROR):         "I/O error",
+	int(libvirt.DOMAIN_PAUSED_CRASHED):         "guest crashed",
+	int(libvirt.DOMAIN_PAUSED_SHUTTING_DOWN):   "shutting down",
 	int(libvirt.DOMAIN_PAUSED_POSTCOPY_FAILED): "migration failed",
 }
 

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Starts (or stops) virtlogd and libvirtd without systemd, inside a network
+# namespace of their own, so the bridges, dnsmasq and guest taps they create
+# live in that namespace and no guest packet reaches another network.
+# libvirtd's unix socket is still reachable from every namespace.
+#
+# Usage: scripts/libvirtd.sh start|stop|status [NAMESPACE]   (default: fjord)
+set -euo pipefail
+cmd=${1:-start}
+ns=${2:-${FJORD_NETNS:-fjord}}
+
+running() { pgrep -x libvirtd >/dev/null; }
+
+case "$cmd" in
+start)
+  ip netns list | grep -qw "^$ns" || ip netns add "$ns"
+  ip netns exec "$ns" ip link set lo up
+  # The NAT network libvirt ships must never start.
+  rm -f /etc/libvirt/qemu/networks/autostart/default.xml
+  if running; then
+    # A daemon outside our namespace would put bridges in the wrong place.
+    pid=$(pgrep -x libvirtd | head -1)
+    if [[ "$(readlink /proc/$pid/ns/net)" != "$(readlink /var/run/netns/$ns 2>/dev/null || ip netns exec "$ns" readlink /proc/self/ns/net)" ]]; then
+      echo "libvirtd (pid $pid) runs outside network namespace $ns; stop it first: $0 stop" >&2
+      exit 1
+    fi
+    exit 0
+  fi
+  pgrep -x virtlogd >/dev/null || ip netns exec "$ns" virtlogd -d
+  ip netns exec "$ns" libvirtd -d
+  for _ in $(seq 100); do
+    virsh -c qemu:///system version >/dev/null 2>&1 && exit 0
+    sleep 0.1
+  done
+  echo "libvirtd did not answer on qemu:///system" >&2
+  exit 1
+  ;;
+stop)
+  pkill -x libvirtd || true
+  pkill -x virtlogd || true
+  for _ in $(seq 50); do running || break; sleep 0.1; done
+  ;;
+status)
+  running && echo "libvirtd running" || { echo "libvirtd stopped"; exit 1; }
+  ;;
+*)
+  echo "usage: $0 start|stop|status [NAMESPACE]" >&2
+  exit 2
+  ;;
+esac
