@@ -8,19 +8,29 @@ LDFLAGS := -X main.version=$(VERSION)
 .PHONY: help build test unit integration e2e bench lint fmt demo demo-destroy clean
 
 help: ## Show this help
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 build: ## Build bin/fjord
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/fjord
 
-test: lint unit ## Run every test tier, fastest first
+test: lint unit e2e ## Run every test tier, fastest first (as root: e2e boots guests)
 
-unit: ## Unit tests (no libvirt needed)
+unit: ## Unit tests and the libvirt adapter against libvirt's test:///default driver
 	$(GO) test -count=1 ./...
+
+e2e: ## End-to-end: real libvirtd and QEMU guests in a network namespace (root)
+	$(GO) test -tags e2e -count=1 -v -timeout 40m ./e2e
+
+demo: ## Provision the shipped example and verify it (root)
+	bash scripts/demo.sh
+
+demo-destroy: ## Remove everything the demo created
+	bash scripts/demo.sh destroy
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e
 
 fmt: ## Format the code
 	gofmt -w $$(git ls-files '*.go')

@@ -20,7 +20,7 @@ start)
   if running; then
     # A daemon outside our namespace would put bridges in the wrong place.
     pid=$(pgrep -x libvirtd | head -1)
-    if [[ "$(readlink /proc/$pid/ns/net)" != "$(readlink /var/run/netns/$ns 2>/dev/null || ip netns exec "$ns" readlink /proc/self/ns/net)" ]]; then
+    if [[ "$(stat -L -c %i "/proc/$pid/ns/net")" != "$(stat -L -c %i "/run/netns/$ns")" ]]; then
       echo "libvirtd (pid $pid) runs outside network namespace $ns; stop it first: $0 stop" >&2
       exit 1
     fi

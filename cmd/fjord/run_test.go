@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/fjord-dev/fjord/provision"
+	"github.com/fjord-dev/fjord/provision/libvirt"
+)
+
+func testApp(stdin string) (*app, *bytes.Buffer, *bytes.Buffer) {
+	var out, errb bytes.Buffer
+	return &app{
+		stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb,
+		getenv:  func(string) string { return "" },
+		environ: func() []string { return nil },
+		connect: func(uri string) (provision.Hypervisor, error) { return libvirt.Open(uri) },
+	}, &out, &errb
+}
+
+func TestValidateReportsEveryProblemWithItsLine(t *testing.T) {
+	a, out, errb := testApp("")
+	code := a.run(context.Background(), []string{"validate", "../../hcl/testdata/invalid-references"})
+	if code != exitError {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	if out.Len() != 0 {
+		t.Errorf("diagnostics went to stdout: %s", out)
+	}
+	for _, want := range []string{"main.hcl line 15", "main.hcl line 16", "main.hcl line 28", `no network block named "wan"`} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errb)
+		}
+	}
+}
+
+func TestValidateOK(t *testing.T) {
+	a, out, _ := testApp("")
+	if code := a.run(context.Background(), []string{"validate", "testdata/testdriver"}); code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	if !strings.Contains(out.String(), `project "cli", 2 host(s)`) {
+		t.Errorf("stdout = %s", out)
+	}
+}
+
+func TestPlanAgainstTestDriver(t *testing.T) {
+	a, out, errb := testApp("")
+	code := a.run(context.Background(), []string{"plan", "-detailed-exitcode", "testdata/testdriver"})
+	if code != exitChanges {
+		t.Fatalf("exit %d, want 2\n%s%s", code, out, errb)
+	}
+	s := out.String()
+	for _, want := range []string{"+ pool.fresh", "+ network.lab", "+ image.deb", "+ host.web-0", "+ host.web-1",
+		"Unchanged: pool.default-pool", "Plan: 5 to create, 0 to update, 0 to replace, 0 to delete."} {
+		if !strings.Contains(s, want) {
+			t.Errorf("plan lacks %q:\n%s", want, s)
+		}
+	}
+}
+
+func TestPlanJSON(t *testing.T) {
+	a, out, errb := testApp("")
+	if code := a.run(context.Background(), []string{"plan", "-json", "testdata/testdriver"}); code != exitOK {
+		t.Fatalf("exit %d\n%s", code, errb)
+	}
+	var p provision.Plan
+	if err := json.Unmarshal(out.Bytes(), &p); err != nil {
+		t.Fatalf("plan -json is not JSON: %v\n%s", err, out)
+	}
+	if p.Project != "cli" || p.Count(provision.Create) != 5 {
+		t.Errorf("plan = %+v", p)
+	}
+}
+
+func TestApplyRefusesWithoutConfirmation(t *testing.T) {
+	a, _, errb := testApp("")
+	code := a.run(context.Background(), []string{"apply", "testdata/testdriver"})
+	if code != exitError {
+		t.Fatalf("exit %d", code)
+	}
+	// The missing key is found before anything is created or asked.
+	if !strings.Contains(errb.String(), `host "web": ssh private_key_file`) {
+		t.Errorf("stderr = %s", errb)
+	}
+}
+
+func TestDestroyNeedsATerminalOrAutoApprove(t *testing.T) {
+	a, _, errb := testApp("")
+	// test:///default holds nothing of project "cli": nothing to destroy, no question.
+	if code := a.run(context.Background(), []string{"destroy", "testdata/testdriver"}); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errb)
+	}
+	a.interactive = true
+	if err := a.confirm("destroy"); err == nil {
+		t.Error("an empty answer confirmed")
+	}
+	a2, _, _ := testApp("yes\n")
+	a2.interactive = true
+	if err := a2.confirm("destroy"); err != nil {
+		t.Errorf("yes was refused: %v", err)
+	}
+	a3, _, _ := testApp("yes\n")
+	if err := a3.confirm("destroy"); err == nil || !strings.Contains(err.Error(), "-auto-approve") {
+		t.Errorf("no terminal: %v", err)
+	}
+}
+
+func TestUnreachableHypervisorNamesTheBlock(t *testing.T) {
+	a, _, errb := testApp("")
+	code := a.run(context.Background(), []string{"plan", "-var", "x=1", "testdata/testdriver"})
+	if code != exitError || !strings.Contains(errb.String(), `sets "x", but no variable block declares it`) {
+		t.Errorf("exit %d: %s", code, errb)
+	}
+	a, _, errb = testApp("")
+	a.connect = func(uri string) (provision.Hypervisor, error) {
+		return libvirt.Open("qemu+unix:///system?socket=/nonexistent/sock")
+	}
+	code = a.run(context.Background(), []string{"plan", "testdata/testdriver"})
+	if code != exitError || !strings.Contains(errb.String(), `hypervisor "test": hypervisor unreachable`) {
+		t.Errorf("exit %d: %s", code, errb)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	a, _, errb := testApp("")
+	if code := a.run(context.Background(), []string{"frobnicate"}); code != exitError || !strings.Contains(errb.String(), `unknown command "frobnicate"`) {
+		t.Errorf("exit %d: %s", code, errb)
+	}
+}

@@ -1,0 +1,415 @@
+//go:build e2e
+
+// Package e2e drives the fjord binary against a real libvirtd and real QEMU
+// guests. The harness installs what it needs, starts libvirtd inside a
+// network namespace of its own (so the guests' bridge and every packet stay
+// there), builds its guest image with debootstrap (cached by recipe) and
+// runs fjord inside that namespace.
+//
+// Run as root: go test -tags e2e -timeout 40m ./e2e
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fjord-dev/fjord/sshx"
+)
+
+// netns is the namespace libvirtd, the guests' bridges and fjord run in.
+const netns = "fjord"
+
+const project = "e2e"
+
+type harness struct {
+	root    string // repository root
+	bin     string // the fjord binary
+	work    string // per-run files: keys, variables, known_hosts
+	config  string // the HCL directory
+	varFile string
+	key     string // client private key path
+}
+
+var h harness
+
+func TestMain(m *testing.M) {
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "e2e: must run as root (it starts libvirtd and builds a disk image)")
+		os.Exit(1)
+	}
+	code, err := setup()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e setup:", err)
+		os.Exit(1)
+	}
+	if code == 0 {
+		code = m.Run()
+	}
+	os.RemoveAll(h.work)
+	os.Exit(code)
+}
+
+// timed runs a setup step and prints how long it took.
+func timed(what string, fn func() error) error {
+	t0 := time.Now()
+	err := fn()
+	fmt.Fprintf(os.Stderr, "e2e: %-22s %6.1fs\n", what, time.Since(t0).Seconds())
+	return err
+}
+
+func setup() (int, error) {
+	wd, _ := os.Getwd()
+	h.root = filepath.Dir(wd)
+	var err error
+	if h.work, err = os.MkdirTemp("", "fjord-e2e-"); err != nil {
+		return 1, err
+	}
+	h.bin = filepath.Join(h.work, "fjord")
+	h.config = filepath.Join(h.root, "e2e", "testdata", "basic")
+	steps := []struct {
+		name string
+		fn   func() error
+	}{
+		{"install packages", func() error { return runScript("scripts/install-deps.sh") }},
+		{"start libvirtd", func() error { return runScript("scripts/libvirtd.sh", "start", netns) }},
+		{"build fjord", func() error {
+			return cmdErr(exec.Command("go", "build", "-o", h.bin, "./cmd/fjord"), h.root)
+		}},
+		{"guest image", writeVars},
+	}
+	for _, s := range steps {
+		if err := timed(s.name, s.fn); err != nil {
+			return 1, fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	// Nothing of this project may be left from an earlier, interrupted run.
+	if r := fjord(context.Background(), "destroy", "-auto-approve", "-shutdown-timeout", "1s", "-var-file", h.varFile, h.config); r.code != 0 {
+		return 1, fmt.Errorf("cleaning up an earlier run: %s", r.out)
+	}
+	return 0, nil
+}
+
+func cmdErr(c *exec.Cmd, dir string) error {
+	c.Dir = dir
+	out, err := c.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %w\n%s", strings.Join(c.Args, " "), err, out)
+	}
+	return nil
+}
+
+func runScript(script string, args ...string) error {
+	return cmdErr(exec.Command("bash", append([]string{filepath.Join(h.root, script)}, args...)...), h.root)
+}
+
+// writeVars builds (or finds) the guest image, makes a client key and
+// writes the variables file the e2e configuration reads.
+func writeVars() error {
+	out, err := exec.Command("bash", filepath.Join(h.root, "e2e", "scripts", "build-image.sh")).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if ok := asExit(err, &ee); ok {
+			return fmt.Errorf("build-image.sh: %w\n%s", err, ee.Stderr)
+		}
+		return err
+	}
+	image := strings.TrimSpace(string(out))
+	sum, err := exec.Command("sha256sum", image).Output()
+	if err != nil {
+		return err
+	}
+	kp, err := sshx.NewHostKey() // any ed25519 key pair serves as the client key
+	if err != nil {
+		return err
+	}
+	h.key = filepath.Join(h.work, "id_ed25519")
+	if err := os.WriteFile(h.key, []byte(kp.PrivatePEM), 0o600); err != nil {
+		return err
+	}
+	h.varFile = filepath.Join(h.work, "e2e.fjordvars")
+	vars := fmt.Sprintf("image_path = %q\nimage_sha256 = %q\nssh_public_key = %q\nssh_private_key_file = %q\n",
+		image, strings.Fields(string(sum))[0], kp.Public+" e2e", h.key)
+	return os.WriteFile(h.varFile, []byte(vars), 0o600)
+}
+
+func asExit(err error, target **exec.ExitError) bool {
+	ee, ok := err.(*exec.ExitError)
+	if ok {
+		*target = ee
+	}
+	return ok
+}
+
+type result struct {
+	code int
+	out  string // stdout
+	err  string // stderr
+}
+
+// fjord runs the binary inside the namespace.
+func fjord(ctx context.Context, args ...string) result {
+	c := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", netns, h.bin}, args...)...)
+	c.Dir = h.work
+	var out, errb bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errb
+	err := c.Run()
+	r := result{out: out.String(), err: errb.String()}
+	if err != nil {
+		r.code = -1
+		if ee, ok := err.(*exec.ExitError); ok {
+			r.code = ee.ExitCode()
+		}
+	}
+	return r
+}
+
+func virsh(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("virsh", append([]string{"-c", "qemu:///system"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("virsh %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// ownedObjects counts the libvirt objects named for the e2e project.
+func ownedObjects(t *testing.T) map[string]int {
+	t.Helper()
+	n := map[string]int{}
+	for _, d := range strings.Fields(virsh(t, "list", "--all", "--name")) {
+		if strings.HasPrefix(d, project+"-") {
+			n["domains"]++
+		}
+	}
+	for _, p := range strings.Fields(virsh(t, "pool-list", "--all", "--name")) {
+		if p == "e2e" {
+			n["pools"]++
+			for _, line := range strings.Split(virsh(t, "vol-list", p), "\n") {
+				// Counted: the project's volumes; not its pool's ownership marker.
+				if strings.Contains(line, "fjord-"+project+"-") && !strings.Contains(line, "pool.owner") {
+					n["volumes"]++
+				}
+			}
+		}
+	}
+	for _, net := range strings.Fields(virsh(t, "net-list", "--all", "--name")) {
+		if net == "e2e" {
+			n["networks"]++
+		}
+	}
+	return n
+}
+
+// applyEvents reads apply -json output: progress events and the result.
+type applyOutput struct {
+	phases map[string]float64 // phase → seconds, for host.node
+	hosts  []struct {
+		Host    string `json:"host"`
+		Address string `json:"address"`
+		User    string `json:"user"`
+		HostKey string `json:"host_key"`
+		Error   string `json:"error"`
+		Checks  []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		} `json:"checks"`
+	}
+	errMsg string
+}
+
+func parseApply(t *testing.T, out string) applyOutput {
+	t.Helper()
+	ao := applyOutput{phases: map[string]float64{}}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var line struct {
+			Event *struct {
+				Object   string `json:"object"`
+				Phase    string `json:"phase"`
+				Status   string `json:"status"`
+				Duration int64  `json:"duration_ns"`
+			} `json:"event"`
+			Result *struct {
+				Hosts json.RawMessage `json:"hosts"`
+			} `json:"result"`
+			Error string `json:"error"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatalf("apply -json printed a line that is not JSON: %q", sc.Text())
+		}
+		if e := line.Event; e != nil && e.Status == "done" {
+			ao.phases[e.Object+" "+e.Phase] = time.Duration(e.Duration).Seconds()
+		}
+		if line.Result != nil {
+			if err := json.Unmarshal(line.Result.Hosts, &ao.hosts); err != nil {
+				t.Fatal(err)
+			}
+			ao.errMsg = line.Error
+		}
+	}
+	return ao
+}
+
+// TestLifecycle is the path a user takes: validate, plan, apply, reach the
+// host over SSH with the pinned key, plan again (nothing), destroy, and
+// nothing owned is left. It shares one guest across its steps.
+func TestLifecycle(t *testing.T) {
+	ctx := context.Background()
+	cfg := []string{"-var-file", h.varFile, h.config}
+
+	r := fjord(ctx, append([]string{"validate"}, cfg...)...)
+	if r.code != 0 || !strings.Contains(r.out, "valid") {
+		t.Fatalf("validate: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+
+	r = fjord(ctx, append([]string{"plan", "-detailed-exitcode"}, cfg...)...)
+	if r.code != 2 {
+		t.Fatalf("plan before apply: exit %d, want 2 (changes)\n%s%s", r.code, r.out, r.err)
+	}
+	for _, want := range []string{"+ pool.e2e", "+ network.e2e", "+ image.bookworm", "+ host.node", "4 to create"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("plan lacks %q:\n%s", want, r.out)
+		}
+	}
+
+	t0 := time.Now()
+	r = fjord(ctx, append([]string{"apply", "-auto-approve", "-json"}, cfg...)...)
+	applyWall := time.Since(t0)
+	ao := parseApply(t, r.out)
+	if r.code != 0 {
+		t.Fatalf("apply: exit %d: %s\n%s\n%s", r.code, ao.errMsg, r.out, r.err)
+	}
+	t.Logf("apply wall time %.1fs", applyWall.Seconds())
+	for _, p := range []string{"pool.e2e create", "network.e2e create", "image.bookworm import", "host.node volume", "host.node seed", "host.node boot", "host.node address", "host.node ssh", "host.node cloud-init", "host.node verify"} {
+		t.Logf("  phase %-24s %6.1fs", p, ao.phases[p])
+	}
+	if len(ao.hosts) != 1 {
+		t.Fatalf("apply result hosts = %+v", ao.hosts)
+	}
+	node := ao.hosts[0]
+	passed := 0
+	for _, c := range node.Checks {
+		if c.Status == "pass" {
+			passed++
+		}
+	}
+	if node.Error != "" || passed != len(node.Checks) || passed < 2 {
+		t.Fatalf("host not verified: %+v", node)
+	}
+	before := ownedObjects(t)
+	t.Logf("owned libvirt objects after apply: %v", before)
+	if before["domains"] != 1 || before["networks"] != 1 || before["pools"] != 1 || before["volumes"] != 3 {
+		t.Errorf("objects after apply = %v, want 1 domain, 1 network, 1 pool, 3 volumes (image, root disk, seed)", before)
+	}
+
+	// The pinned key is in the domain's metadata, not only in fjord's output.
+	meta := virsh(t, "metadata", project+"-node", "--uri", "https://fjord.dev/xmlns/host/1")
+	if !strings.Contains(meta, node.HostKey) {
+		t.Errorf("domain metadata does not hold the pinned host key %q:\n%s", node.HostKey, meta)
+	}
+
+	t.Run("ssh with the pinned host key", func(t *testing.T) {
+		kh := filepath.Join(h.work, "known_hosts")
+		os.WriteFile(kh, []byte(node.Address+" "+node.HostKey+"\n"), 0o600)
+		sshArgs := []string{"netns", "exec", netns, "ssh", "-i", h.key, "-o", "UserKnownHostsFile=" + kh,
+			"-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20",
+			node.User + "@" + node.Address}
+		out, err := exec.Command("ip", append(sshArgs, "sudo -n docker info --format '{{json .SecurityOptions}}'; id -un")...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ssh: %v\n%s", err, out)
+		}
+		if !strings.Contains(string(out), "name=userns") || !strings.Contains(string(out), "admin") {
+			t.Errorf("ssh output lacks name=userns and the admin user:\n%s", out)
+		}
+		// The same client with a different pinned key must refuse the host.
+		other, _ := sshx.NewHostKey()
+		os.WriteFile(kh, []byte(node.Address+" "+other.Public+"\n"), 0o600)
+		out, err = exec.Command("ip", append(sshArgs, "true")...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "REMOTE HOST IDENTIFICATION HAS CHANGED") {
+			t.Errorf("ssh with a wrong pinned key: err %v\n%s", err, out)
+		}
+	})
+
+	r = fjord(ctx, append([]string{"plan", "-detailed-exitcode"}, cfg...)...)
+	if r.code != 0 || !strings.Contains(r.out, "No changes") {
+		t.Errorf("plan after apply: exit %d, want 0 and no changes\n%s%s", r.code, r.out, r.err)
+	}
+	r = fjord(ctx, append([]string{"apply", "-auto-approve"}, cfg...)...)
+	if r.code != 0 || !strings.Contains(r.out, "No changes") || strings.Contains(r.out, "create…") {
+		t.Errorf("second apply changed something: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+
+	t0 = time.Now()
+	r = fjord(ctx, append([]string{"destroy", "-auto-approve"}, cfg...)...)
+	t.Logf("destroy wall time %.1fs", time.Since(t0).Seconds())
+	if r.code != 0 {
+		t.Fatalf("destroy: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	after := ownedObjects(t)
+	t.Logf("owned libvirt objects after destroy: %v", after)
+	if len(after) != 0 {
+		t.Errorf("destroy left %v", after)
+	}
+	if _, err := os.Stat("/var/lib/fjord/pools/e2e"); !os.IsNotExist(err) {
+		t.Errorf("pool directory left behind: %v", err)
+	}
+}
+
+// TestPausedGuestFailsAtOnce pauses the guest while apply waits for it:
+// apply must fail within seconds naming the state and reason, show the
+// console, and leave nothing of the host behind.
+func TestPausedGuestFailsAtOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cfg := []string{"-var-file", h.varFile, h.config}
+	done := make(chan result, 1)
+	go func() { done <- fjord(ctx, append([]string{"apply", "-auto-approve"}, cfg...)...) }()
+
+	domain := project + "-node"
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		out, _ := exec.Command("virsh", "-c", "qemu:///system", "domstate", domain).Output()
+		if strings.TrimSpace(string(out)) == "running" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the domain never started")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second) // let the console show something
+	virsh(t, "suspend", domain)
+	paused := time.Now()
+	r := <-done
+	t.Logf("apply failed %.1fs after the pause", time.Since(paused).Seconds())
+	if r.code != 1 {
+		t.Fatalf("apply on a paused guest: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if time.Since(paused) > 60*time.Second {
+		t.Errorf("apply took %s to notice the pause", time.Since(paused))
+	}
+	for _, want := range []string{"is paused (paused by a user)", "last lines of the serial console", "were removed"} {
+		if !strings.Contains(r.out+r.err, want) {
+			t.Errorf("failure output lacks %q:\n%s%s", want, r.out, r.err)
+		}
+	}
+	if n := ownedObjects(t); n["domains"] != 0 || n["volumes"] > 1 {
+		t.Errorf("failed create left %v (only the base image may stay)", n)
+	}
+	if r := fjord(ctx, append([]string{"destroy", "-auto-approve"}, cfg...)...); r.code != 0 {
+		t.Fatalf("destroy: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if n := ownedObjects(t); len(n) != 0 {
+		t.Errorf("destroy left %v", n)
+	}
+}

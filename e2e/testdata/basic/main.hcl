@@ -1,0 +1,47 @@
+# The e2e suite's project: one host on an isolated network, booted under
+# software emulation because this machine's KVM cannot run stock kernels.
+fjord {
+  project = "e2e"
+}
+
+variable "image_path" {}
+variable "image_sha256" {}
+variable "ssh_public_key" {}
+variable "ssh_private_key_file" {}
+
+variable "host_name" {
+  default = "node"
+}
+
+hypervisor "local" {
+  uri       = "qemu:///system"
+  virt_type = "qemu"
+}
+
+pool "e2e" {
+  path = "/var/lib/fjord/pools/e2e"
+}
+
+network "e2e" {
+  cidr = "192.168.151.0/24"
+}
+
+image "bookworm" {
+  path   = var.image_path
+  sha256 = var.image_sha256
+}
+
+host "node" {
+  image   = "bookworm"
+  pool    = "e2e"
+  network = "e2e"
+  vcpu    = 2
+  memory  = "2GiB"
+  disk    = "6GiB"
+
+  ssh {
+    user             = "admin"
+    authorized_keys  = [var.ssh_public_key]
+    private_key_file = var.ssh_private_key_file
+  }
+}

@@ -1,0 +1,209 @@
+package provision
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/fjord-dev/fjord/spec"
+)
+
+func testConfig(hosts ...string) *spec.Config {
+	c := &spec.Config{
+		Project:     "proj",
+		Hypervisors: []spec.Hypervisor{{Name: "hv", URI: "qemu:///system", VirtType: "qemu"}},
+		Pools:       []spec.Pool{{Name: "pool", Hypervisor: "hv", Path: "/srv/pool"}},
+		Networks:    []spec.Network{{Name: "net", Hypervisor: "hv", CIDR: netip.MustParsePrefix("10.0.0.0/24")}},
+		Images:      []spec.Image{{Name: "deb", Path: "/img", SHA256: strings.Repeat("a", 64), Format: "qcow2"}},
+	}
+	for _, h := range hosts {
+		c.Hosts = append(c.Hosts, spec.Host{Name: h, Base: h, Hypervisor: "hv", Image: "deb", Pool: "pool", Network: "net",
+			VCPU: 1, Memory: spec.GiB, Disk: 4 * spec.GiB, SSH: spec.SSH{User: "admin", AuthorizedKeys: []string{"ssh-ed25519 AAAA k"}, PrivateKeyFile: "/k"}})
+	}
+	c.Resolve()
+	return c
+}
+
+func prepare(t *testing.T, c *spec.Config) *Desired {
+	t.Helper()
+	d, err := Prepare(c, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// applied is the inventory a successful apply of d would leave.
+func applied(d *Desired) *Inventory {
+	inv := &Inventory{
+		Pools:    []PoolState{{Name: "pool", Path: "/srv/pool", Active: true, OwnedBy: d.Config.Project}},
+		Networks: []NetworkState{{Name: "net", Active: true, Owned: true}},
+	}
+	im := d.Config.Images[0]
+	inv.Volumes = append(inv.Volumes, VolumeState{Pool: "pool", Name: ImageVolume(d.Config.Project, im.Name, im.SHA256, im.Format)})
+	for _, h := range d.Hosts {
+		inv.Domains = append(inv.Domains, DomainState{Name: DomainName(d.Config.Project, h.Spec.Name), State: "running", Meta: h.Meta})
+		inv.Volumes = append(inv.Volumes,
+			VolumeState{Pool: "pool", Name: OverlayVolume(d.Config.Project, h.Spec.Name)},
+			VolumeState{Pool: "pool", Name: SeedVolume(d.Config.Project, h.Spec.Name)})
+	}
+	return inv
+}
+
+// summary renders a plan's changes as "action kind.name: reasons" lines.
+func summary(p *Plan) string {
+	var b strings.Builder
+	for _, c := range p.Changes {
+		if c.Action == NoOp {
+			continue
+		}
+		b.WriteString(string(c.Action) + " " + c.Kind + "." + c.Name + ": " + strings.Join(c.Reasons, "; ") + "\n")
+	}
+	return b.String()
+}
+
+func TestPlan(t *testing.T) {
+	base := prepare(t, testConfig("web"))
+	tests := []struct {
+		name    string
+		desired *Desired
+		actual  func() *Inventory
+		want    []string // lines expected in the summary, in order
+		none    bool     // no changes expected
+	}{
+		{
+			name: "empty hypervisor: everything is created", desired: base,
+			actual: func() *Inventory { return &Inventory{} },
+			want:   []string{"create pool.pool", "create network.net", "create image.deb", "create host.web: no domain proj-web"},
+		},
+		{
+			name: "applied: nothing to do", desired: base,
+			actual: func() *Inventory { return applied(base) }, none: true,
+		},
+		{
+			name: "existing pool and network that fjord did not create are used", desired: base,
+			actual: func() *Inventory {
+				inv := applied(base)
+				inv.Pools[0].OwnedBy, inv.Networks[0].Owned = "", false
+				return inv
+			}, none: true,
+		},
+		{
+			name: "memory and vcpu changed: replace with field reasons",
+			desired: func() *Desired {
+				c := testConfig("web")
+				c.Hosts[0].Memory, c.Hosts[0].VCPU = 2*spec.GiB, 2
+				return prepare(t, c)
+			}(),
+			actual: func() *Inventory { return applied(base) },
+			want:   []string{"replace host.web: vcpu: 1 → 2; memory: 1GiB → 2GiB"},
+		},
+		{
+			name: "user-data changed: replace",
+			desired: func() *Desired {
+				c := testConfig("web")
+				c.Hosts[0].SSH.AuthorizedKeys = append(c.Hosts[0].SSH.AuthorizedKeys, "ssh-ed25519 BBBB second")
+				return prepare(t, c)
+			}(),
+			actual: func() *Inventory { return applied(base) },
+			want:   []string{"replace host.web: user-data changed"},
+		},
+		{
+			name: "image checksum changed: new image, replace, old image deleted",
+			desired: func() *Desired {
+				c := testConfig("web")
+				c.Images[0].SHA256 = strings.Repeat("b", 64)
+				return prepare(t, c)
+			}(),
+			actual: func() *Inventory { return applied(base) },
+			want: []string{"create image.deb", "replace host.web: image sha256 changed",
+				"delete volume.fjord-proj-image-deb-aaaaaaaaaaaa.qcow2"},
+		},
+		{
+			name: "domain shut off outside fjord: start", desired: base,
+			actual: func() *Inventory {
+				inv := applied(base)
+				inv.Domains[0].State = "shutoff"
+				return inv
+			},
+			want: []string{"update host.web: domain is shut off"},
+		},
+		{
+			name: "root disk deleted outside fjord: replace", desired: base,
+			actual: func() *Inventory {
+				inv := applied(base)
+				inv.Volumes = inv.Volumes[:1]
+				return inv
+			},
+			want: []string{"replace host.web: root disk volume fjord-proj-web.qcow2 is missing"},
+		},
+		{
+			name: "host removed from the configuration: delete it and its volumes", desired: prepare(t, testConfig()),
+			actual: func() *Inventory { return applied(base) },
+			want:   []string{"delete host.web: not in the configuration", "delete volume.fjord-proj-image-deb", "delete volume.fjord-proj-web.qcow2", "delete volume.fjord-proj-web-seed.iso"},
+		},
+		{
+			name: "destroy: everything owned goes, foreign objects stay", desired: Empty("proj"),
+			actual: func() *Inventory {
+				inv := applied(base)
+				inv.Pools = append(inv.Pools, PoolState{Name: "theirs", Active: true})
+				inv.Networks = append(inv.Networks, NetworkState{Name: "default", Active: true})
+				return inv
+			},
+			want: []string{"delete host.web", "delete volume.fjord-proj-image", "delete volume.fjord-proj-web.qcow2", "delete volume.fjord-proj-web-seed.iso", "delete network.net", "delete pool.pool"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := MakePlan(tc.desired, map[string]*Inventory{"hv": tc.actual()})
+			got := summary(p)
+			if tc.none {
+				if p.HasChanges() {
+					t.Fatalf("want no changes, got:\n%s", got)
+				}
+				return
+			}
+			lines := strings.Split(strings.TrimSpace(got), "\n")
+			if len(lines) != len(tc.want) {
+				t.Errorf("got %d changes, want %d:\n%s", len(lines), len(tc.want), got)
+			}
+			for i, w := range tc.want {
+				if i >= len(lines) || !strings.HasPrefix(lines[i], w) {
+					t.Errorf("change %d: want prefix %q\n%s", i, w, got)
+				}
+			}
+			for _, l := range lines {
+				if strings.Contains(l, "theirs") || strings.Contains(l, "network.default") {
+					t.Errorf("plan touches a foreign object: %s", l)
+				}
+			}
+		})
+	}
+}
+
+func TestMetaRoundTrip(t *testing.T) {
+	d := prepare(t, testConfig("web"))
+	m := d.Hosts[0].Meta
+	m.HostKey = "ssh-ed25519 AAAA"
+	s, err := MarshalMeta(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(s, `<fjord:host xmlns:fjord="https://fjord.dev/xmlns/host/1">`) {
+		t.Errorf("metadata element = %.80s…; libvirt keeps only prefixed elements", s)
+	}
+	got, err := UnmarshalMeta(s)
+	if err != nil || got != m {
+		t.Fatalf("round trip: %+v, %v\nwant %+v", got, err, m)
+	}
+}
+
+func TestNamesAreStableAndShort(t *testing.T) {
+	b := NetworkBridge("a-rather-long-project-name", "a-rather-long-network-name")
+	if len(b) > 15 || b != NetworkBridge("a-rather-long-project-name", "a-rather-long-network-name") {
+		t.Errorf("bridge %q: must be ≤15 characters and deterministic", b)
+	}
+	if NetworkBridge("p", "n") == NetworkBridge("q", "n") {
+		t.Error("two projects share a bridge name")
+	}
+}
