@@ -1,0 +1,50 @@
+package provision
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fjord-dev/fjord/spec"
+)
+
+func TestDownloadVerifiesAndCaches(t *testing.T) {
+	body := []byte("not really a qcow2 image")
+	sum := sha256.Sum256(body)
+	hits := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits++
+		w.Write(body)
+	}))
+	defer srv.Close()
+	cache := t.TempDir()
+	im := spec.Image{Name: "deb", URL: srv.URL + "/deb.qcow2", SHA256: hex.EncodeToString(sum[:]), Format: "qcow2"}
+	for i := 0; i < 2; i++ {
+		p, err := download(context.Background(), im, cache)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(p); string(b) != string(body) {
+			t.Fatalf("cached file = %q", b)
+		}
+	}
+	if hits != 1 {
+		t.Errorf("downloaded %d times, want once", hits)
+	}
+
+	im.SHA256 = strings.Repeat("0", 64)
+	_, err := download(context.Background(), im, cache)
+	if err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
+		t.Fatalf("mismatch: %v", err)
+	}
+	left, _ := filepath.Glob(filepath.Join(cache, "*"))
+	if len(left) != 1 {
+		t.Errorf("a refused download left files: %v", left)
+	}
+}
