@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/fjord-dev/fjord/spec"
 	"github.com/fjord-dev/fjord/templates"
 )
 
@@ -25,8 +26,8 @@ type Input struct {
 	// HostKey is the guest's pinned ed25519 host key. Its private half is a
 	// secret: it lives only in the seed, never in logs or hashes.
 	HostKey HostKey
-	// Daemon is the daemon.json content; nil means the hardened defaults.
-	Daemon map[string]any
+	// Docker is the hardening profile.
+	Docker spec.Docker
 }
 
 // HostKey is an OpenSSH ed25519 key pair in the text forms cloud-init takes.
@@ -100,10 +101,40 @@ type networkConfig struct {
 	Ethernets map[string]ethernet `yaml:"ethernets"`
 }
 
-// DaemonJSONPath is where the seed writes Docker's configuration.
-const DaemonJSONPath = "/etc/docker/daemon.json"
+// Paths of the files the seed writes.
+const (
+	DaemonJSONPath     = "/etc/docker/daemon.json"
+	SeccompProfilePath = "/etc/docker/seccomp/fjord.json"
+	SysctlPath         = "/etc/sysctl.d/90-fjord.conf"
+	SSHDropInPath      = "/etc/ssh/sshd_config.d/10-fjord.conf"
+	AuditRulesPath     = "/etc/audit/rules.d/fjord-docker.rules"
+	NetworksPath       = "/etc/fjord/docker-networks"
+	setupScriptPath    = "/usr/local/sbin/fjord-setup"
+)
 
-const setupScriptPath = "/usr/local/sbin/fjord-docker-setup"
+// DataDiskSerial is the virtio serial of the disk for /var/lib/docker; the
+// guest sees it as /dev/disk/by-id/virtio-fjord-docker.
+const DataDiskSerial = "fjord-docker"
+
+// DaemonConfig is the daemon.json a profile asks for.
+func DaemonConfig(d spec.Docker) map[string]any {
+	m := templates.DaemonDefaults()
+	m["icc"] = d.ICC
+	m["live-restore"] = d.LiveRestore
+	m["userland-proxy"] = d.UserlandProxy
+	m["no-new-privileges"] = d.NoNewPrivileges
+	m["log-driver"] = d.LogDriver
+	if !d.UsernsRemap {
+		delete(m, "userns-remap")
+	}
+	if d.LogDriver == "json-file" {
+		m["log-opts"] = map[string]any{"max-size": "10m", "max-file": "3"}
+	}
+	if d.SeccompProfile != "" {
+		m["seccomp-profile"] = SeccompProfilePath
+	}
+	return m
+}
 
 // InstanceID derives the cloud-init instance-id from the host's identity, so
 // it is the same on every render and changes only when the host does.
@@ -114,11 +145,7 @@ func InstanceID(project, host string) string {
 
 // Render builds the seed. It is deterministic for a given input.
 func Render(in Input) (*Seed, error) {
-	daemon := in.Daemon
-	if daemon == nil {
-		daemon = templates.DaemonDefaults()
-	}
-	daemonJSON, err := json.MarshalIndent(daemon, "", "  ")
+	daemonJSON, err := json.MarshalIndent(DaemonConfig(in.Docker), "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("render daemon.json: %w", err)
 	}
@@ -155,9 +182,16 @@ func Render(in Input) (*Seed, error) {
 		}},
 		WriteFiles: []writeFile{
 			{Path: DaemonJSONPath, Owner: "root:root", Permissions: "0644", Content: string(daemonJSON)},
-			{Path: setupScriptPath, Owner: "root:root", Permissions: "0755", Content: string(templates.DockerSetupScript())},
+			{Path: SysctlPath, Owner: "root:root", Permissions: "0644", Content: string(templates.Must("sysctl.conf"))},
+			{Path: SSHDropInPath, Owner: "root:root", Permissions: "0600", Content: string(templates.Must("sshd.conf"))},
+			{Path: AuditRulesPath, Owner: "root:root", Permissions: "0640", Content: string(templates.Must("audit.rules"))},
+			{Path: NetworksPath, Owner: "root:root", Permissions: "0644", Content: networksFile(in.Docker.Networks)},
+			{Path: setupScriptPath, Owner: "root:root", Permissions: "0755", Content: string(templates.Must("setup.sh"))},
 		},
 		RunCmd: [][]string{{setupScriptPath}},
+	}
+	if in.Docker.SeccompProfile != "" {
+		cc.WriteFiles = append(cc.WriteFiles, writeFile{Path: SeccompProfilePath, Owner: "root:root", Permissions: "0644", Content: in.Docker.SeccompProfile})
 	}
 	ud, err := userData(cc)
 	if err != nil {
@@ -195,4 +229,18 @@ func userData(cc cloudConfig) ([]byte, error) {
 		return nil, fmt.Errorf("render user-data: %w", err)
 	}
 	return b.Bytes(), nil
+}
+
+// networksFile lists the Docker networks to create, one per line:
+// NAME internal|bridge.
+func networksFile(ns []spec.DockerNetwork) string {
+	var b bytes.Buffer
+	for _, n := range ns {
+		kind := "bridge"
+		if n.Internal {
+			kind = "internal"
+		}
+		fmt.Fprintf(&b, "%s %s\n", n.Name, kind)
+	}
+	return b.String()
 }

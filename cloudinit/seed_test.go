@@ -12,6 +12,8 @@ import (
 
 	"github.com/kdomanski/iso9660"
 	"gopkg.in/yaml.v3"
+
+	"github.com/fjord-dev/fjord/spec"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -33,8 +35,15 @@ func testInput() Input {
 		MAC:            "52:54:00:aa:bb:cc",
 		AdminUser:      "admin",
 		AuthorizedKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8 admin@example"},
+		Docker:         testDocker(),
 		HostKey:        HostKey{PrivatePEM: testHostKey, Public: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIED1wX72Juo/BF7tbxuSrSsDzLWcojKgeoYLiBjKTYfW"},
 	}
+}
+
+func testDocker() spec.Docker {
+	d := spec.HardenedDocker()
+	d.Networks = []spec.DockerNetwork{{Name: "backend", Internal: true}, {Name: "frontend"}}
+	return d
 }
 
 func golden(t *testing.T, name string, got []byte) {
@@ -63,6 +72,7 @@ func TestRenderGolden(t *testing.T) {
 	golden(t, "user-data", s.UserData)
 	golden(t, "meta-data", s.MetaData)
 	golden(t, "network-config", s.NetworkConfig)
+	golden(t, "daemon.json", s.DaemonJSON)
 	if !bytes.HasPrefix(s.UserData, []byte("#cloud-config\n")) {
 		t.Error("user-data must start with #cloud-config")
 	}
@@ -87,7 +97,7 @@ func TestHashIgnoresHostKeyButNotConfig(t *testing.T) {
 		t.Error("seed hash did not change with the authorized keys")
 	}
 	in = testInput()
-	in.Daemon = map[string]any{"icc": true}
+	in.Docker.ICC = true
 	d, _ := Render(in)
 	if d.Hash == a.Hash {
 		t.Error("seed hash did not change with daemon.json")
@@ -149,5 +159,31 @@ func TestUserDataPassesCloudInitSchema(t *testing.T) {
 	os.WriteFile(bad, []byte("#cloud-config\nssh_pwauth: maybe-later\nusers: 7\n"), 0o600)
 	if out, err := exec.Command(ci, "schema", "-c", bad).CombinedOutput(); err == nil {
 		t.Fatalf("cloud-init schema accepted invalid user-data; the check cannot fail:\n%s", out)
+	}
+}
+
+func TestDaemonConfigFollowsTheProfile(t *testing.T) {
+	d := spec.HardenedDocker()
+	m := DaemonConfig(d)
+	if m["userns-remap"] != "default" || m["icc"] != false || m["log-driver"] != "journald" {
+		t.Errorf("hardened daemon.json = %v", m)
+	}
+	if _, ok := m["seccomp-profile"]; ok {
+		t.Error("seccomp-profile set without a custom profile")
+	}
+	d.UsernsRemap, d.LogDriver, d.SeccompProfile = false, "json-file", `{"defaultAction":"SCMP_ACT_ERRNO"}`
+	m = DaemonConfig(d)
+	if _, ok := m["userns-remap"]; ok {
+		t.Error("userns-remap kept after userns_remap = false")
+	}
+	if opts, ok := m["log-opts"].(map[string]any); !ok || opts["max-size"] == nil {
+		t.Errorf("json-file without rotation: %v", m["log-opts"])
+	}
+	if m["seccomp-profile"] != SeccompProfilePath {
+		t.Errorf("seccomp-profile = %v", m["seccomp-profile"])
+	}
+	s, _ := Render(Input{Project: "p", Host: "h", AdminUser: "a", Docker: d})
+	if !bytes.Contains(s.UserData, []byte("path: "+SeccompProfilePath)) {
+		t.Error("the custom seccomp profile is not written to the host")
 	}
 }

@@ -1,6 +1,7 @@
 package hcl
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -283,7 +284,65 @@ func (l *loader) decodeImage(b *hcl.Block, ctx *hcl.EvalContext) (spec.Image, Di
 
 var hostSchema = &hcl.BodySchema{
 	Attributes: attrSchema("count", "hypervisor", "image", "pool", "network", "vcpu", "memory", "disk"),
-	Blocks:     []hcl.BlockHeaderSchema{{Type: "ssh"}},
+	Blocks:     []hcl.BlockHeaderSchema{{Type: "ssh"}, {Type: "docker"}},
+}
+
+var dockerSchema = &hcl.BodySchema{
+	Attributes: attrSchema("icc", "userns_remap", "live_restore", "userland_proxy", "no_new_privileges",
+		"log_driver", "seccomp_profile", "swarm", "data_disk", "waive"),
+	Blocks: []hcl.BlockHeaderSchema{{Type: "network", LabelNames: []string{"name"}}},
+}
+
+// decodeDocker applies a docker (or docker_defaults) block on top of base:
+// only the attributes written in the block change anything.
+func (l *loader) decodeDocker(b *hcl.Block, kind, name string, ctx *hcl.EvalContext, base spec.Docker) (spec.Docker, Diagnostics) {
+	content, diags := b.Body.Content(dockerSchema)
+	a := &attrs{l: l, kind: kind, name: name, ctx: ctx, body: content, diags: diags}
+	for n, at := range content.Attributes {
+		l.note(kind, name, "docker."+n, at.Expr.Range())
+	}
+	l.note(kind, name, "docker", b.DefRange)
+	d := base
+	d.ICC = a.boolean("icc", d.ICC)
+	d.UsernsRemap = a.boolean("userns_remap", d.UsernsRemap)
+	d.LiveRestore = a.boolean("live_restore", d.LiveRestore)
+	d.UserlandProxy = a.boolean("userland_proxy", d.UserlandProxy)
+	d.NoNewPrivileges = a.boolean("no_new_privileges", d.NoNewPrivileges)
+	d.LogDriver = a.str("log_driver", d.LogDriver)
+	d.SeccompProfile = a.str("seccomp_profile", d.SeccompProfile)
+	d.Swarm = a.boolean("swarm", d.Swarm)
+	if s := a.str("data_disk", ""); s == "0" {
+		d.DataDisk = 0
+	} else {
+		d.DataDisk = a.size("data_disk", d.DataDisk)
+	}
+	if v, ok := a.value("waive", cty.Map(cty.String)); ok {
+		w := map[string]string{}
+		for k, r := range d.Waive {
+			w[k] = r
+		}
+		for k, r := range v.AsValueMap() {
+			if !l.knownCheck(k) {
+				a.errorAt("docker.waive", "Unknown check in waive", fmt.Sprintf("no verification check is called %q; run fjord verify -list for the IDs", k))
+				continue
+			}
+			w[k] = r.AsString()
+		}
+		d.Waive = w
+	}
+	if d.SeccompProfile != "" && !json.Valid([]byte(d.SeccompProfile)) {
+		a.errorAt("docker.seccomp_profile", "Invalid seccomp_profile", "the profile is not JSON; use file(\"profile.json\")")
+	}
+	nets := append([]spec.DockerNetwork(nil), d.Networks...)
+	for _, nb := range content.Blocks {
+		nc, nd := nb.Body.Content(&hcl.BodySchema{Attributes: attrSchema("internal")})
+		a.diags = append(a.diags, nd...)
+		na := &attrs{l: l, kind: kind, name: name, ctx: ctx, body: nc}
+		nets = append(nets, spec.DockerNetwork{Name: nb.Labels[0], Internal: na.boolean("internal", false)})
+		a.diags = append(a.diags, na.diags...)
+	}
+	d.Networks = nets
+	return d, a.diags
 }
 
 var sshSchema = &hcl.BodySchema{Attributes: attrSchema("user", "authorized_keys", "private_key_file")}
@@ -304,11 +363,18 @@ func (l *loader) decodeHost(b *hcl.Block, ctx *hcl.EvalContext, defHV string) ([
 		}
 	}
 	diags := a.diags
-	var sshBlocks hcl.Blocks
+	var sshBlocks, dockerBlocks hcl.Blocks
 	for _, sb := range a.body.Blocks {
-		if sb.Type == "ssh" {
+		switch sb.Type {
+		case "ssh":
 			sshBlocks = append(sshBlocks, sb)
+		case "docker":
+			dockerBlocks = append(dockerBlocks, sb)
 		}
+	}
+	if len(dockerBlocks) > 1 {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate docker block",
+			Detail: fmt.Sprintf("host %q may have one docker block.", a.name), Subject: dockerBlocks[1].DefRange.Ptr()})
 	}
 	if len(sshBlocks) != 1 {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing ssh block",
@@ -350,6 +416,14 @@ func (l *loader) decodeHost(b *hcl.Block, ctx *hcl.EvalContext, defHV string) ([
 			h.SSH.PrivateKeyFile = resolvePath(l.dir, h.SSH.PrivateKeyFile)
 		}
 		l.note("host", a.name, "ssh", sshBlocks[0].DefRange)
+		h.Docker = l.dockerDefaults
+		if len(dockerBlocks) > 0 {
+			d, dd := l.decodeDocker(dockerBlocks[0], "host", a.name, hctx, l.dockerDefaults)
+			h.Docker = d
+			if i == 0 {
+				diags = append(diags, dd...)
+			}
+		}
 		diags = append(diags, ha.diags...)
 		diags = append(diags, sa.diags...)
 		hosts = append(hosts, h)

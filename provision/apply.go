@@ -336,10 +336,10 @@ func (a *applier) host(ctx context.Context, c Change, h DesiredHost) HostResult 
 				if err := hv.RemoveDomain(ctx, domain, RemoveOptions{ShutdownTimeoutSeconds: int(a.opts.ShutdownTimeout / time.Second)}); err != nil {
 					return err
 				}
-				if err := hv.DeleteVolume(ctx, h.Spec.Pool, OverlayVolume(cfg.Project, h.Spec.Name)); err != nil {
-					return err
-				}
-				return hv.DeleteVolume(ctx, h.Spec.Pool, SeedVolume(cfg.Project, h.Spec.Name))
+				return errors.Join(
+					hv.DeleteVolume(ctx, h.Spec.Pool, OverlayVolume(cfg.Project, h.Spec.Name)),
+					hv.DeleteVolume(ctx, h.Spec.Pool, SeedVolume(cfg.Project, h.Spec.Name)),
+					hv.DeleteVolume(ctx, h.Spec.Pool, DataVolume(cfg.Project, h.Spec.Name)))
 			})
 			if err != nil {
 				return fail(err)
@@ -394,6 +394,20 @@ func (a *applier) create(ctx context.Context, hv Hypervisor, hvName string, h De
 	if err != nil {
 		return "", err
 	}
+	var data string
+	if h.Spec.Docker.DataDisk > 0 {
+		err = timed("data-disk", func() error {
+			if err := hv.DeleteVolume(ctx, h.Spec.Pool, DataVolume(cfg.Project, h.Spec.Name)); err != nil {
+				return err
+			}
+			var err error
+			data, err = hv.CreateVolume(ctx, VolumeSpec{Pool: h.Spec.Pool, Name: DataVolume(cfg.Project, h.Spec.Name), Format: "qcow2", Capacity: uint64(h.Spec.Docker.DataDisk)})
+			return err
+		})
+		if err != nil {
+			return "", err
+		}
+	}
 	err = timed("seed", func() error {
 		kp, err := sshx.NewHostKey()
 		if err != nil {
@@ -431,7 +445,7 @@ func (a *applier) create(ctx context.Context, hv Hypervisor, hvName string, h De
 		return hv.DefineAndStart(ctx, DomainSpec{
 			Name: DomainName(cfg.Project, h.Spec.Name), VirtType: hvSpec.VirtType,
 			VCPU: h.Spec.VCPU, MemoryKiB: uint64(h.Spec.Memory / spec.KiB),
-			DiskPath: overlay, SeedPath: seedPath, Network: h.Spec.Network, MAC: h.Spec.MAC, Meta: meta,
+			DiskPath: overlay, DataPath: data, SeedPath: seedPath, Network: h.Spec.Network, MAC: h.Spec.MAC, Meta: meta,
 		})
 	})
 	return hostKey, err
@@ -448,6 +462,7 @@ func (a *applier) cleanupHost(hv Hypervisor, h DesiredHost) {
 			hv.RemoveDomain(ctx, DomainName(p, h.Spec.Name), RemoveOptions{ShutdownTimeoutSeconds: 0}),
 			hv.DeleteVolume(ctx, h.Spec.Pool, OverlayVolume(p, h.Spec.Name)),
 			hv.DeleteVolume(ctx, h.Spec.Pool, SeedVolume(p, h.Spec.Name)),
+			hv.DeleteVolume(ctx, h.Spec.Pool, DataVolume(p, h.Spec.Name)),
 		)
 	})
 }

@@ -47,6 +47,9 @@ type Hypervisor interface {
 	// RemoveDomain shuts the domain down (ACPI, then force after timeout)
 	// and undefines it. A missing domain is not an error.
 	RemoveDomain(ctx context.Context, name string, opts RemoveOptions) error
+	// DetachSeed removes the seed disk from a running domain and from its
+	// definition; a domain without one is not an error.
+	DetachSeed(ctx context.Context, name string) error
 	// DeletePool and DeleteNetwork remove objects fjord created.
 	DeletePool(ctx context.Context, name string) error
 	DeleteNetwork(ctx context.Context, name string) error
@@ -155,6 +158,7 @@ type DomainSpec struct {
 	VCPU      int
 	MemoryKiB uint64
 	DiskPath  string
+	DataPath  string // "" for none; the guest sees it by serial DataDiskSerial
 	SeedPath  string
 	Network   string
 	MAC       string
@@ -172,6 +176,9 @@ func VolumePrefix(project string) string { return "fjord-" + project + "-" }
 
 // OverlayVolume is a host's root disk.
 func OverlayVolume(project, host string) string { return VolumePrefix(project) + host + ".qcow2" }
+
+// DataVolume is the disk a host's /var/lib/docker lives on.
+func DataVolume(project, host string) string { return VolumePrefix(project) + host + "-docker.qcow2" }
 
 // SeedVolume is a host's cloud-init seed.
 func SeedVolume(project, host string) string { return VolumePrefix(project) + host + "-seed.iso" }

@@ -27,6 +27,7 @@ type HostMeta struct {
 	VCPU       int    `xml:"vcpu"`
 	Memory     uint64 `xml:"memory"`
 	Disk       uint64 `xml:"disk"`
+	DataDisk   uint64 `xml:"docker-disk"`
 	Image      string `xml:"image"`
 	ImageSHA   string `xml:"image-sha256"`
 	Pool       string `xml:"pool"`

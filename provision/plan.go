@@ -88,6 +88,7 @@ func SeedInput(project string, h spec.Host) cloudinit.Input {
 		MAC:            h.MAC,
 		AdminUser:      h.SSH.User,
 		AuthorizedKeys: h.SSH.AuthorizedKeys,
+		Docker:         h.Docker,
 	}
 }
 
@@ -104,7 +105,7 @@ func Prepare(cfg *spec.Config, version string) (*Desired, error) {
 			Project: cfg.Project, Host: h.Name, Version: version, SeedHash: seed.Hash,
 			Hypervisor: h.Hypervisor, VCPU: h.VCPU, Memory: uint64(h.Memory), Disk: uint64(h.Disk),
 			Image: h.Image, ImageSHA: im.SHA256, Pool: h.Pool, Network: h.Network,
-			MAC: h.MAC, IP: h.IP.String(), User: h.SSH.User,
+			MAC: h.MAC, IP: h.IP.String(), User: h.SSH.User, DataDisk: uint64(h.Docker.DataDisk),
 		}})
 	}
 	return d, nil
@@ -168,6 +169,9 @@ func MakePlan(d *Desired, actual map[string]*Inventory) *Plan {
 			wantVols[h.Spec.Pool+"/"+vol] = true
 			wantVols[h.Spec.Pool+"/"+OverlayVolume(cfg.Project, h.Spec.Name)] = true
 			wantVols[h.Spec.Pool+"/"+SeedVolume(cfg.Project, h.Spec.Name)] = true
+			if h.Spec.Docker.DataDisk > 0 {
+				wantVols[h.Spec.Pool+"/"+DataVolume(cfg.Project, h.Spec.Name)] = true
+			}
 			key := h.Spec.Pool + "/" + vol
 			if imgSeen[key] {
 				continue
@@ -268,6 +272,9 @@ func diffMeta(old, want HostMeta) []string {
 	}
 	if old.Disk != want.Disk {
 		r = append(r, fmt.Sprintf("disk: %s → %s", spec.Size(old.Disk), spec.Size(want.Disk)))
+	}
+	if old.DataDisk != want.DataDisk {
+		r = append(r, fmt.Sprintf("docker data_disk: %s → %s", spec.Size(old.DataDisk), spec.Size(want.DataDisk)))
 	}
 	str("image", old.Image, want.Image)
 	if old.Image == want.Image && old.ImageSHA != want.ImageSHA {

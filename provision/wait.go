@@ -60,14 +60,14 @@ func (a *applier) waitAndVerify(ctx context.Context, hv Hypervisor, h DesiredHos
 	if err != nil {
 		return err
 	}
-	return timed("verify", func() error {
+	err = timed("verify", func() error {
 		seed, err := cloudinit.Render(SeedInput(a.d.Config.Project, h.Spec))
 		if err != nil {
 			return err
 		}
 		vctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
-		hr.Checks, err = verify.Run(vctx, g, verify.Checks(verify.Expect{DaemonJSON: seed.DaemonJSON}))
+		hr.Checks, err = verify.Run(vctx, g, verify.All(), verify.Expect{DaemonJSON: seed.DaemonJSON, Docker: h.Spec.Docker})
 		if err != nil {
 			return err
 		}
@@ -75,6 +75,27 @@ func (a *applier) waitAndVerify(ctx context.Context, hv Hypervisor, h DesiredHos
 			return fmt.Errorf("%d of %d checks failed", len(f), len(hr.Checks))
 		}
 		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// The seed holds the host's private key, and a seed with a new
+	// instance-id could re-provision the guest: once verified, cloud-init is
+	// switched off for good and the seed is detached and deleted.
+	return timed("seal", func() error {
+		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		r, err := g.Run(sctx, "sudo -n touch /etc/cloud/cloud-init.disabled")
+		if err != nil {
+			return err
+		}
+		if r.ExitCode != 0 {
+			return fmt.Errorf("disable cloud-init: %s", sshx.Short(r.Stdout+r.Stderr))
+		}
+		if err := hv.DetachSeed(sctx, domain); err != nil {
+			return err
+		}
+		return hv.DeleteVolume(sctx, h.Spec.Pool, SeedVolume(a.d.Config.Project, h.Spec.Name))
 	})
 }
 

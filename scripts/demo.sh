@@ -38,8 +38,10 @@ fi
 # Hardware virtualization only where KVM can really run a guest kernel: a
 # PVM /dev/kvm (kvm_pvm) or a CPU without vmx/svm gets software emulation.
 virt=kvm
+waivers='{}'
 if [[ ! -e /dev/kvm || -d /sys/module/kvm_pvm ]] || ! grep -qE '\b(vmx|svm)\b' /proc/cpuinfo; then
   virt=qemu
+  waivers='{ "guest.kvm" = "software emulation: this machine cannot run guests under KVM" }'
   echo "KVM cannot boot stock guest kernels here: using software emulation (virt_type = \"qemu\")"
 fi
 cat >"$vars" <<VARS
@@ -48,6 +50,7 @@ image_sha256         = "$(sha256sum "$image" | cut -d' ' -f1)"
 ssh_public_key       = "$(cat "$state/id_ed25519.pub")"
 ssh_private_key_file = "$state/id_ed25519"
 virt_type            = "$virt"
+waivers              = $waivers
 VARS
 
 ip netns exec "$ns" "$root/bin/fjord" apply -auto-approve -var-file "$vars" examples/demo

@@ -86,6 +86,7 @@ type Host struct {
 	Memory     Size
 	Disk       Size
 	SSH        SSH
+	Docker     Docker
 
 	// Filled by Resolve.
 	MAC string
@@ -205,6 +206,7 @@ func (c *Config) Validate() []Problem {
 		if h.SSH.PrivateKeyFile == "" {
 			add("host", h.Base, "ssh", "private_key_file must name the key fjord connects with")
 		}
+		h.Docker.validate(func(field, format string, args ...any) { add("host", h.Base, field, format, args...) })
 	}
 	for name, count := range perNet {
 		n, ok := nets[name]

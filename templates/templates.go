@@ -1,5 +1,6 @@
 // Package templates holds the hardening material fjord puts on every host:
-// the default daemon.json and the script that makes Docker use it. Files are
+// daemon.json defaults, sysctls, the sshd drop-in, audit rules and the
+// setup script that applies them on first boot. Files are
 // embedded so that the binary alone can render a seed.
 package templates
 
@@ -21,10 +22,9 @@ func File(name string) ([]byte, error) {
 	return b, nil
 }
 
-// DockerSetupScript is the runcmd script that brings the daemon up with the
-// rendered configuration.
-func DockerSetupScript() []byte {
-	b, err := File("docker-setup.sh")
+// Must returns an embedded file that the build guarantees exists.
+func Must(name string) []byte {
+	b, err := File(name)
 	if err != nil {
 		panic(err) // embedded at build time; absent only if the build is broken
 	}
@@ -34,12 +34,8 @@ func DockerSetupScript() []byte {
 // DaemonDefaults returns the hardened daemon.json settings as a map, a fresh
 // copy on every call so callers may change it.
 func DaemonDefaults() map[string]any {
-	b, err := File("daemon.json")
-	if err != nil {
-		panic(err)
-	}
 	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
+	if err := json.Unmarshal(Must("daemon.json"), &m); err != nil {
 		panic(fmt.Sprintf("embedded daemon.json: %v", err))
 	}
 	return m

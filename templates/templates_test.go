@@ -24,3 +24,11 @@ func TestDaemonDefaultsHardened(t *testing.T) {
 		t.Error("DaemonDefaults returned shared state")
 	}
 }
+
+func TestEveryFileIsEmbedded(t *testing.T) {
+	for _, name := range []string{"daemon.json", "setup.sh", "sysctl.conf", "sshd.conf", "audit.rules"} {
+		if len(Must(name)) == 0 {
+			t.Errorf("%s is empty", name)
+		}
+	}
+}

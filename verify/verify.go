@@ -1,16 +1,16 @@
-// Package verify proves over SSH that a host's Docker daemon is what fjord
-// configured. Checks are data: each has an ID, a reference, the command that
-// measures it and a function that judges the output.
+// Package verify proves over SSH that a host is hardened as configured.
+// Checks are data: an ID, a CIS or dev-sec reference, a title, the source
+// (command) they read, a judge of that output, a severity and a fix hint.
+// Every source runs once per host, all of them in a single SSH round trip.
 package verify
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"reflect"
 	"sort"
 	"strings"
 
+	"github.com/fjord-dev/fjord/spec"
 	"github.com/fjord-dev/fjord/sshx"
 )
 
@@ -24,142 +24,168 @@ type Status string
 
 // Check outcomes.
 const (
-	Pass Status = "pass"
-	Fail Status = "fail"
+	Pass   Status = "pass"
+	Fail   Status = "fail"
+	Waived Status = "waived" // failed, but the configuration waives it
 )
+
+// Severities.
+const (
+	High   = "high"
+	Medium = "medium"
+	Low    = "low"
+)
+
+// Output is what one source printed on the host.
+type Output struct {
+	Text string
+	Code int
+}
+
+// Expect is what the configuration says the host should look like.
+type Expect struct {
+	DaemonJSON []byte
+	Docker     spec.Docker
+}
 
 // Check is one verifiable property of a host.
 type Check struct {
 	ID        string
-	Reference string // CIS / dev-sec reference
+	Reference string
 	Title     string
-	Command   string
+	Severity  string
+	Source    string // a key of Sources
 	Hint      string
 	// Judge returns "" when the output meets the expectation, else what is wrong.
-	Judge func(out sshx.Result) string
+	Judge func(o Output, e Expect) string
 }
 
-// Outcome is the result of running one check.
+// Outcome is the result of one check on one host.
 type Outcome struct {
 	ID        string `json:"id"`
 	Reference string `json:"reference,omitempty"`
 	Title     string `json:"title"`
+	Severity  string `json:"severity"`
 	Status    Status `json:"status"`
 	Detail    string `json:"detail,omitempty"`
 	Hint      string `json:"hint,omitempty"`
+	Waiver    string `json:"waiver,omitempty"` // why a failure is accepted
 }
 
-// Expect holds what the host should show.
-type Expect struct {
-	DaemonJSON []byte // the daemon.json fjord rendered
+// marker delimits each source's output in the combined script's output.
+const marker = "@@fjord-source"
+
+// script builds one shell script that runs every source the checks need,
+// as root, with each output framed by markers and followed by its exit code.
+func script(checks []Check) (string, []string) {
+	need := map[string]bool{}
+	for _, c := range checks {
+		need[c.Source] = true
+	}
+	ids := make([]string, 0, len(need))
+	for id := range need {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var b strings.Builder
+	for _, id := range ids {
+		fmt.Fprintf(&b, "printf '\\n%s %s\\n'; (%s) 2>&1; printf '\\n%s-rc %s %%d\\n' $?\n", marker, id, Sources[id], marker, id)
+	}
+	return "sudo -n sh -c " + shellQuote(b.String()), ids
 }
 
-// Checks returns the checks for a host expected to look like e.
-func Checks(e Expect) []Check {
-	return []Check{
-		{
-			ID: "docker.userns", Reference: "CIS 2.9",
-			Title:   "Docker runs with user-namespace remapping",
-			Command: "sudo -n docker info --format '{{json .SecurityOptions}}'",
-			Hint:    `set "userns-remap": "default" in /etc/docker/daemon.json and restart docker`,
-			Judge:   judgeUserns,
-		},
-		{
-			ID: "docker.daemon-json", Reference: "CIS 2",
-			Title:   "/etc/docker/daemon.json is the one fjord rendered",
-			Command: "sudo -n cat /etc/docker/daemon.json",
-			Hint:    "re-apply the host (fjord apply -replace) or restore the file fjord wrote",
-			Judge:   func(r sshx.Result) string { return judgeDaemonJSON(r, e.DaemonJSON) },
-		},
-	}
-}
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-func judgeUserns(r sshx.Result) string {
-	if r.ExitCode != 0 {
-		return fmt.Sprintf("docker info failed (exit %d): %s", r.ExitCode, sshx.Short(r.Stderr))
-	}
-	var opts []string
-	if err := json.Unmarshal([]byte(strings.TrimSpace(r.Stdout)), &opts); err != nil {
-		return fmt.Sprintf("cannot read SecurityOptions %q: %v", sshx.Short(r.Stdout), err)
-	}
-	for _, o := range opts {
-		if o == "name=userns" {
-			return ""
-		}
-	}
-	return fmt.Sprintf("SecurityOptions %v lack name=userns", opts)
-}
-
-func judgeDaemonJSON(r sshx.Result, want []byte) string {
-	if r.ExitCode != 0 {
-		return fmt.Sprintf("cannot read daemon.json (exit %d): %s", r.ExitCode, sshx.Short(r.Stderr))
-	}
-	var got, exp any
-	if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil {
-		return fmt.Sprintf("daemon.json on the host is not JSON: %v", err)
-	}
-	if err := json.Unmarshal(want, &exp); err != nil {
-		return fmt.Sprintf("rendered daemon.json is not JSON: %v", err)
-	}
-	if reflect.DeepEqual(got, exp) {
-		return ""
-	}
-	return "differs: " + diffKeys(got, exp)
-}
-
-// diffKeys names the top-level keys whose values differ.
-func diffKeys(got, exp any) string {
-	g, _ := got.(map[string]any)
-	e, _ := exp.(map[string]any)
-	var out []string
-	for k, ev := range e {
-		gv, ok := g[k]
+// parse splits the combined output into each source's text and exit code.
+func parse(out string) map[string]Output {
+	res := map[string]Output{}
+	var cur string
+	var text []string
+	for _, line := range strings.Split(out, "\n") {
 		switch {
-		case !ok:
-			out = append(out, fmt.Sprintf("%s missing", k))
-		case !reflect.DeepEqual(gv, ev):
-			gb, _ := json.Marshal(gv)
-			eb, _ := json.Marshal(ev)
-			out = append(out, fmt.Sprintf("%s is %s, want %s", k, gb, eb))
+		case strings.HasPrefix(line, marker+"-rc "):
+			f := strings.Fields(line)
+			o := Output{Text: strings.TrimSpace(strings.Join(text, "\n"))}
+			if len(f) == 3 {
+				fmt.Sscanf(f[2], "%d", &o.Code)
+			}
+			res[cur] = o
+			cur, text = "", nil
+		case strings.HasPrefix(line, marker+" "):
+			cur, text = strings.TrimPrefix(line, marker+" "), nil
+		case cur != "":
+			text = append(text, line)
 		}
 	}
-	for k := range g {
-		if _, ok := e[k]; !ok {
-			out = append(out, fmt.Sprintf("%s is set but fjord did not set it", k))
-		}
-	}
-	if len(out) == 0 {
-		return "not an object"
-	}
-	sort.Strings(out)
-	return strings.Join(out, "; ")
+	return res
 }
 
-// Run executes every check and returns their outcomes. A transport error
-// (the connection dropped) is returned as an error; a failing check is not.
-func Run(ctx context.Context, r Runner, checks []Check) ([]Outcome, error) {
+// Run executes the checks on one host in a single round trip and judges
+// them. A transport error (the connection dropped) is returned as an error;
+// a failing check is not. Failures that the profile waives are Waived.
+func Run(ctx context.Context, r Runner, checks []Check, e Expect) ([]Outcome, error) {
+	cmd, ids := script(checks)
+	res, err := r.Run(ctx, cmd)
+	if err != nil {
+		return nil, fmt.Errorf("run checks: %w", err)
+	}
+	if res.ExitCode != 0 && !strings.Contains(res.Stdout, marker) {
+		return nil, fmt.Errorf("run checks as root (sudo -n) failed with exit %d: %s", res.ExitCode, sshx.Short(res.Stdout+res.Stderr))
+	}
+	outs := parse(res.Stdout)
+	for _, id := range ids {
+		if _, ok := outs[id]; !ok {
+			return nil, fmt.Errorf("the output of check source %q is missing; the host printed: %s", id, sshx.Short(res.Stdout+res.Stderr))
+		}
+	}
+	waivers := map[string]string{}
+	for _, w := range e.Docker.Waivers() {
+		waivers[w.Check] = w.Reason
+	}
 	out := make([]Outcome, 0, len(checks))
 	for _, c := range checks {
-		res, err := r.Run(ctx, c.Command)
-		if err != nil {
-			return out, fmt.Errorf("check %s: %w", c.ID, err)
-		}
-		o := Outcome{ID: c.ID, Reference: c.Reference, Title: c.Title, Status: Pass}
-		if msg := c.Judge(res); msg != "" {
+		o := Outcome{ID: c.ID, Reference: c.Reference, Title: c.Title, Severity: c.Severity, Status: Pass}
+		if msg := c.Judge(outs[c.Source], e); msg != "" {
 			o.Status, o.Detail, o.Hint = Fail, msg, c.Hint
+			if why, ok := waived(waivers, c.ID); ok {
+				o.Status, o.Waiver = Waived, why
+			}
 		}
 		out = append(out, o)
 	}
 	return out, nil
 }
 
-// Failed returns the outcomes that did not pass.
+// waived finds a waiver for id, exact or by family ("sysctl.*").
+func waived(w map[string]string, id string) (string, bool) {
+	if why, ok := w[id]; ok {
+		return why, true
+	}
+	for k, why := range w {
+		if strings.HasSuffix(k, ".*") && strings.HasPrefix(id, strings.TrimSuffix(k, "*")) {
+			return why, true
+		}
+	}
+	return "", false
+}
+
+// Failed returns the outcomes that failed and are not waived.
 func Failed(os []Outcome) []Outcome {
 	var f []Outcome
 	for _, o := range os {
-		if o.Status != Pass {
+		if o.Status == Fail {
 			f = append(f, o)
 		}
 	}
 	return f
+}
+
+// Known reports whether id names a check, or a family of checks ("sysctl.*").
+func Known(id string) bool {
+	for _, c := range All() {
+		if c.ID == id || strings.HasSuffix(id, ".*") && strings.HasPrefix(c.ID, strings.TrimSuffix(id, "*")) {
+			return true
+		}
+	}
+	return false
 }

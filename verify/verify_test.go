@@ -2,90 +2,274 @@ package verify
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
+	"github.com/fjord-dev/fjord/spec"
 	"github.com/fjord-dev/fjord/sshx"
 )
 
-// recorded answers commands with outputs captured from real hosts.
-type recorded map[string]sshx.Result
-
-func (r recorded) Run(_ context.Context, cmd string) (sshx.Result, error) {
-	res, ok := r[cmd]
-	if !ok {
-		return sshx.Result{}, errors.New("connection lost")
-	}
-	return res, nil
+// host answers the combined check script with outputs recorded from a
+// hardened Debian bookworm guest (testdata/good), as the real script frames
+// them, optionally with some sources replaced.
+type host struct {
+	out      map[string]Output
+	lastCmd  string
+	failWith error
 }
 
-const daemonJSON = `{"icc": false, "userns-remap": "default", "live-restore": true}`
-
-func check(id string) Check {
-	for _, c := range Checks(Expect{DaemonJSON: []byte(daemonJSON)}) {
-		if c.ID == id {
-			return c
+func goodHost(t *testing.T) *host {
+	t.Helper()
+	h := &host{out: map[string]Output{}}
+	for id := range Sources {
+		b, err := os.ReadFile(filepath.Join("testdata", "good", id))
+		if err != nil {
+			t.Fatalf("recorded output for source %s: %v", id, err)
 		}
+		h.out[id] = Output{Text: string(b)}
 	}
-	panic(id)
+	return h
 }
 
-func TestUserns(t *testing.T) {
-	c := check("docker.userns")
-	// docker.io 20.10 on Debian bookworm, with and without userns-remap.
-	pass := sshx.Result{Stdout: `["name=apparmor","name=seccomp,profile=default","name=userns"]` + "\n"}
-	fail := sshx.Result{Stdout: `["name=apparmor","name=seccomp,profile=default"]` + "\n"}
-	down := sshx.Result{ExitCode: 1, Stderr: "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"}
-	if msg := c.Judge(pass); msg != "" {
-		t.Errorf("userns host failed: %s", msg)
+func (h *host) Run(_ context.Context, cmd string) (sshx.Result, error) {
+	h.lastCmd = cmd
+	if h.failWith != nil {
+		return sshx.Result{}, h.failWith
 	}
-	if msg := c.Judge(fail); !strings.Contains(msg, "lack name=userns") {
-		t.Errorf("host without userns: %q", msg)
+	var b strings.Builder
+	ids := make([]string, 0, len(h.out))
+	for id := range h.out {
+		ids = append(ids, id)
 	}
-	if msg := c.Judge(down); !strings.Contains(msg, "Is the docker daemon running") {
-		t.Errorf("daemon down: %q", msg)
+	sort.Strings(ids)
+	for _, id := range ids {
+		o := h.out[id]
+		fmt.Fprintf(&b, "\n%s %s\n%s\n%s-rc %s %d\n", marker, id, o.Text, marker, id, o.Code)
 	}
+	return sshx.Result{Stdout: b.String()}, nil
 }
 
-func TestDaemonJSON(t *testing.T) {
-	c := check("docker.daemon-json")
-	same := sshx.Result{Stdout: "{\n  \"live-restore\": true,\n  \"userns-remap\": \"default\",\n  \"icc\": false\n}\n"}
-	if msg := c.Judge(same); msg != "" {
-		t.Errorf("same JSON, other layout: %s", msg)
-	}
-	changed := sshx.Result{Stdout: `{"icc": true, "userns-remap": "default", "debug": true}`}
-	msg := c.Judge(changed)
-	for _, want := range []string{"icc is true, want false", "live-restore missing", "debug is set but fjord did not set it"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("judge(changed) = %q, lacks %q", msg, want)
-		}
-	}
-	if msg := c.Judge(sshx.Result{Stdout: "{broken"}); !strings.Contains(msg, "not JSON") {
-		t.Errorf("broken file: %q", msg)
-	}
-	if msg := c.Judge(sshx.Result{ExitCode: 1, Stderr: "cat: /etc/docker/daemon.json: No such file or directory"}); !strings.Contains(msg, "No such file") {
-		t.Errorf("missing file: %q", msg)
-	}
+func expect() Expect {
+	b, _ := os.ReadFile(filepath.Join("testdata", "good", "daemon-json"))
+	d := spec.HardenedDocker()
+	d.Networks = []spec.DockerNetwork{{Name: "backend", Internal: true}}
+	return Expect{DaemonJSON: b, Docker: d}
 }
 
-func TestRun(t *testing.T) {
-	checks := Checks(Expect{DaemonJSON: []byte(daemonJSON)})
-	r := recorded{
-		checks[0].Command: {Stdout: `["name=userns"]`},
-		checks[1].Command: {Stdout: `{"icc": true}`},
-	}
-	out, err := Run(context.Background(), r, checks)
+func run(t *testing.T, h *host, e Expect) map[string]Outcome {
+	t.Helper()
+	outs, err := Run(context.Background(), h, All(), e)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(out) != 2 || out[0].Status != Pass || out[1].Status != Fail || out[1].Hint == "" {
-		t.Fatalf("outcomes = %+v", out)
+	m := map[string]Outcome{}
+	for _, o := range outs {
+		m[o.ID] = o
 	}
-	if f := Failed(out); len(f) != 1 || f[0].ID != "docker.daemon-json" {
-		t.Errorf("Failed = %+v", f)
+	return m
+}
+
+func failing(m map[string]Outcome) []string {
+	var ids []string
+	for id, o := range m {
+		if o.Status == Fail {
+			ids = append(ids, id)
+		}
 	}
-	if _, err := Run(context.Background(), recorded{}, checks); err == nil {
-		t.Error("a lost connection was not reported")
+	sort.Strings(ids)
+	return ids
+}
+
+func TestHardenedHostPassesEveryCheck(t *testing.T) {
+	h := goodHost(t)
+	m := run(t, h, expect())
+	if f := failing(m); len(f) != 0 {
+		for _, id := range f {
+			t.Errorf("%s failed on the hardened host: %s", id, m[id].Detail)
+		}
+	}
+	if len(m) != len(All()) {
+		t.Errorf("%d outcomes for %d checks", len(m), len(All()))
+	}
+	if !strings.HasPrefix(h.lastCmd, "sudo -n sh -c ") || strings.Count(h.lastCmd, marker+"-rc") != len(Sources) {
+		t.Errorf("the checks did not run as one root script with every source: %.200s", h.lastCmd)
+	}
+}
+
+// Each mutation is a setting gone wrong, the recorded output that shows it,
+// and exactly the checks that must fail because of it.
+func TestEachMutationFailsExactlyItsChecks(t *testing.T) {
+	containers, err := os.ReadFile("testdata/containers/evil")
+	if err != nil {
+		t.Fatal(err)
+	}
+	replace := func(text, old, new string) string { return strings.Replace(text, old, new, 1) }
+	tests := []struct {
+		name   string
+		source string
+		mutate func(o Output) Output
+		want   []string
+	}{
+		{"software emulation", "virt", func(Output) Output { return Output{Text: "qemu"} }, []string{"guest.kvm"}},
+		{"userns-remap removed", "docker-info", func(o Output) Output {
+			return Output{Text: replace(o.Text, `"name=userns",`, "")}
+		}, []string{"docker.userns"}},
+		{"userns-remap removed from daemon.json", "daemon-json", func(o Output) Output {
+			return Output{Text: replace(o.Text, `"userns-remap": "default",`, "")}
+		}, []string{"docker.daemon-json"}},
+		{"icc enabled", "daemon-json", func(o Output) Output {
+			return Output{Text: replace(o.Text, `"icc": false`, `"icc": true`)}
+		}, []string{"docker.daemon-json", "docker.icc"}},
+		{"tcp listener", "daemon-json", func(o Output) Output {
+			return Output{Text: replace(o.Text, `"icc": false`, `"icc": false, "hosts": ["tcp://0.0.0.0:2375"]`)}
+		}, []string{"docker.daemon-json", "docker.hosts"}},
+		{"password login", "sshd", func(o Output) Output {
+			return Output{Text: replace(o.Text, "passwordauthentication no", "passwordauthentication yes")}
+		}, []string{"ssh.passwordauthentication"}},
+		{"too many auth tries", "sshd", func(o Output) Output {
+			return Output{Text: replace(o.Text, "maxauthtries 3", "maxauthtries 6")}
+		}, []string{"ssh.maxauthtries"}},
+		{"docker socket world-writable", "files", func(o Output) Output {
+			return Output{Text: replace(o.Text, "/run/docker.sock root:docker 660", "/run/docker.sock root:docker 666")}
+		}, []string{"file.run.docker.sock"}},
+		{"dmesg readable", "sysctl", func(o Output) Output {
+			return Output{Text: replace(o.Text, "kernel.dmesg_restrict = 1", "kernel.dmesg_restrict = 0")}
+		}, []string{"sysctl.kernel.dmesg_restrict"}},
+		{"no data disk", "data-disk", func(Output) Output { return Output{Code: 1} }, []string{"docker.data-disk"}},
+		{"admin in the docker group", "docker-group", func(Output) Output { return Output{Text: "docker:x:998:admin"} }, []string{"docker.group"}},
+		{"audit rules gone", "audit", func(o Output) Output {
+			return Output{Text: "No rules\n@@exists\n/var/lib/docker\n/etc/docker"}
+		}, []string{"docker.audit"}},
+		{"swarm initialised", "docker-info", func(o Output) Output {
+			return Output{Text: replace(o.Text, `"inactive"`, `"active"`)}
+		}, []string{"docker.swarm"}},
+		{"internal network made routable", "networks", func(o Output) Output {
+			return Output{Text: replace(o.Text, "backend true", "backend false")}
+		}, []string{"docker.networks"}},
+		{"privileged container with / mounted", "containers", func(Output) Output { return Output{Text: string(containers)} },
+			[]string{"runtime.cap-add", "runtime.host-mounts", "runtime.host-namespaces", "runtime.pids-limit", "runtime.privileged", "runtime.root-writable", "runtime.unconfined"}},
+		{"docker down", "dockerd-args", func(Output) Output { return Output{Code: 1} }, []string{"docker.tcp"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := goodHost(t)
+			h.out[tc.source] = tc.mutate(h.out[tc.source])
+			m := run(t, h, expect())
+			got := failing(m)
+			sort.Strings(tc.want)
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("failed checks = %v, want %v", got, tc.want)
+			}
+			for _, id := range got {
+				if m[id].Detail == "" || m[id].Hint == "" {
+					t.Errorf("%s failed without detail or hint: %+v", id, m[id])
+				}
+			}
+		})
+	}
+}
+
+func TestRuntimeFindingsNameTheContainer(t *testing.T) {
+	b, _ := os.ReadFile("testdata/containers/evil")
+	h := goodHost(t)
+	h.out["containers"] = Output{Text: string(b)}
+	m := run(t, h, expect())
+	d := m["runtime.privileged"].Detail
+	if !strings.Contains(d, "container evil (3f2a9c1d7e5b)") || strings.Contains(d, "tidy") {
+		t.Errorf("privileged finding = %q", d)
+	}
+	if !strings.Contains(m["runtime.host-namespaces"].Detail, "host pid, userns namespace") {
+		t.Errorf("namespaces finding = %q", m["runtime.host-namespaces"].Detail)
+	}
+}
+
+func TestWaivers(t *testing.T) {
+	h := goodHost(t)
+	h.out["virt"] = Output{Text: "qemu"}
+	h.out["data-disk"] = Output{Code: 1}
+	e := expect()
+	e.Docker.DataDisk = 0
+	e.Docker.Waive = map[string]string{"guest.kvm": "test host under TCG"}
+	m := run(t, h, e)
+	if o := m["guest.kvm"]; o.Status != Waived || o.Waiver != "test host under TCG" {
+		t.Errorf("guest.kvm = %+v", o)
+	}
+	if o := m["docker.data-disk"]; o.Status != Waived || !strings.Contains(o.Waiver, "data_disk") {
+		t.Errorf("docker.data-disk = %+v", o)
+	}
+	if f := Failed(mapValues(m)); len(f) != 0 {
+		t.Errorf("waived failures counted as failures: %+v", f)
+	}
+	// A waiver is never a pass: the same host with the setting right passes.
+	if m := run(t, goodHost(t), e); m["guest.kvm"].Status != Pass {
+		t.Errorf("guest.kvm on a KVM host = %+v", m["guest.kvm"])
+	}
+}
+
+func TestLoosenedSettingIsAWaiverNotAPass(t *testing.T) {
+	h := goodHost(t)
+	h.out["daemon-json"] = Output{Text: strings.Replace(h.out["daemon-json"].Text, `"icc": false`, `"icc": true`, 1)}
+	e := expect()
+	e.Docker.ICC = true
+	e.DaemonJSON = []byte(h.out["daemon-json"].Text) // what fjord rendered for icc = true
+	m := run(t, h, e)
+	if o := m["docker.icc"]; o.Status != Waived || !strings.Contains(o.Waiver, "icc = true") {
+		t.Errorf("docker.icc = %+v", o)
+	}
+	if o := m["docker.daemon-json"]; o.Status != Pass {
+		t.Errorf("the file is as rendered, yet docker.daemon-json = %+v", o)
+	}
+}
+
+func mapValues(m map[string]Outcome) []Outcome {
+	var out []Outcome
+	for _, o := range m {
+		out = append(out, o)
+	}
+	return out
+}
+
+func TestTransportErrorAndMissingSudo(t *testing.T) {
+	h := goodHost(t)
+	h.failWith = fmt.Errorf("connection reset")
+	if _, err := Run(context.Background(), h, All(), expect()); err == nil {
+		t.Error("a dropped connection was not reported")
+	}
+	r := runnerFunc(func(string) sshx.Result { return sshx.Result{ExitCode: 1, Stderr: "sudo: a password is required"} })
+	_, err := Run(context.Background(), r, All(), expect())
+	if err == nil || !strings.Contains(err.Error(), "a password is required") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+type runnerFunc func(string) sshx.Result
+
+func (f runnerFunc) Run(_ context.Context, cmd string) (sshx.Result, error) { return f(cmd), nil }
+
+func TestCheckIDsAreUniqueAndKnown(t *testing.T) {
+	seen := map[string]bool{}
+	for _, c := range All() {
+		if seen[c.ID] {
+			t.Errorf("duplicate check ID %s", c.ID)
+		}
+		seen[c.ID] = true
+		if _, ok := Sources[c.Source]; !ok {
+			t.Errorf("%s reads unknown source %q", c.ID, c.Source)
+		}
+		if c.Reference == "" || c.Title == "" || c.Hint == "" || c.Severity == "" {
+			t.Errorf("%s lacks reference, title, hint or severity", c.ID)
+		}
+	}
+	for _, id := range []string{"guest.kvm", "sysctl.*", "runtime.privileged"} {
+		if !Known(id) {
+			t.Errorf("Known(%q) = false", id)
+		}
+	}
+	if Known("nope") || Known("nope.*") {
+		t.Error("unknown IDs accepted")
 	}
 }

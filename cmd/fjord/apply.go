@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/fjord-dev/fjord/provision"
-	"github.com/fjord-dev/fjord/verify"
 )
 
 type applyFlags struct {
@@ -123,26 +122,14 @@ func (a *app) renderResult(res *provision.Result, took time.Duration) {
 		return
 	}
 	fmt.Fprintln(a.stdout)
+	reports := make([]hostReport, 0, len(res.Hosts))
 	for _, h := range res.Hosts {
-		if h.Error != "" {
-			fmt.Fprintf(a.stdout, "host %s: FAILED\n  %s\n", h.Host, h.Error)
-			continue
-		}
-		failed := verify.Failed(h.Checks)
-		status := fmt.Sprintf("verified (%d/%d checks passed)", len(h.Checks)-len(failed), len(h.Checks))
-		if len(failed) > 0 {
-			status = fmt.Sprintf("NOT verified (%d of %d checks failed)", len(failed), len(h.Checks))
-		}
-		fmt.Fprintf(a.stdout, "host %s: %s at %s, host key %s\n", h.Host, status, h.Address, h.Fingerprint)
-		for _, c := range h.Checks {
-			mark := "ok  "
-			if c.Status != verify.Pass {
-				mark = "FAIL"
-			}
-			fmt.Fprintf(a.stdout, "  %s %-20s %s\n", mark, c.ID, c.Title)
-			if c.Status != verify.Pass {
-				fmt.Fprintf(a.stdout, "       %s\n       fix: %s\n", c.Detail, c.Hint)
-			}
+		reports = append(reports, hostReport{Host: h.Host, Address: h.Address, Error: h.Error, Checks: h.Checks})
+	}
+	writeHuman(a.stdout, reports)
+	for _, h := range res.Hosts {
+		if h.Error == "" && h.Address != "" {
+			fmt.Fprintf(a.stdout, "host %s: ssh %s@%s, host key %s (pinned; fjord verify re-runs the checks)\n", h.Host, h.User, h.Address, h.Fingerprint)
 		}
 	}
 	fmt.Fprintf(a.stdout, "\nApply finished in %s.\n", took.Round(time.Second))

@@ -14,6 +14,7 @@ import (
 	"github.com/fjord-dev/fjord/hcl"
 	"github.com/fjord-dev/fjord/provision"
 	"github.com/fjord-dev/fjord/spec"
+	"github.com/fjord-dev/fjord/verify"
 )
 
 // configFlags are the options every command that reads HCL takes.
@@ -54,7 +55,7 @@ func (a *app) load(c *configFlags) (*spec.Config, error) {
 	}
 	auto, _ := filepath.Glob(filepath.Join(c.dir, "*.fjordvars"))
 	sort.Strings(auto)
-	res, diags := hcl.Load(c.dir, hcl.Options{Vars: c.vars, VarFiles: append(auto, c.varFiles...), Env: env})
+	res, diags := hcl.Load(c.dir, hcl.Options{Vars: c.vars, VarFiles: append(auto, c.varFiles...), Env: env, KnownCheck: verify.Known})
 	if len(diags) > 0 {
 		res.WriteDiagnostics(a.stderr, diags)
 	}

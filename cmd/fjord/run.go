@@ -68,6 +68,7 @@ func commands() []command {
 		{"plan", "Show what apply would change", runPlan},
 		{"apply", "Create or update hosts, wait for them and verify them", runApply},
 		{"destroy", "Remove every object the project owns", runDestroy},
+		{"verify", "Prove that running hosts are hardened as configured", runVerify},
 		{"version", "Print the version", runVersion},
 	}
 }

@@ -20,6 +20,11 @@ variable "virt_type" {
   default = "kvm"
 }
 
+variable "waivers" {
+  description = "verification checks this host may fail, with the reason (make demo waives guest.kvm under software emulation)"
+  default     = {}
+}
+
 variable "pool_path" {
   default = "/var/lib/fjord/pools/demo"
 }
@@ -49,6 +54,14 @@ host "docker" {
   vcpu    = 2
   memory  = "2GiB"
   disk    = "8GiB"
+
+  docker {
+    waive = var.waivers
+
+    network "backend" {
+      internal = true
+    }
+  }
 
   ssh {
     user             = "admin"

@@ -724,3 +724,60 @@ func (c *Conn) networkUsers(network string) ([]string, error) {
 	}
 	return users, nil
 }
+
+// seedTarget is the device name of the seed disk in DomainXML.
+const seedTarget = "vdb"
+
+// DetachSeed unplugs the seed disk from the running guest and removes it
+// from the definition, waiting (up to 30 s) for the guest to let go of it.
+func (c *Conn) DetachSeed(ctx context.Context, name string) error {
+	d, err := c.c.LookupDomainByName(name)
+	if err != nil {
+		return fmt.Errorf("domain %q: %w", name, translate(err))
+	}
+	defer d.Free()
+	disk, err := findDisk(d, seedTarget, libvirt.DOMAIN_XML_INACTIVE)
+	if err != nil || disk == "" {
+		return err
+	}
+	flags := libvirt.DOMAIN_DEVICE_MODIFY_CONFIG
+	active, _ := d.IsActive()
+	if live, _ := findDisk(d, seedTarget, 0); active && live != "" {
+		flags |= libvirt.DOMAIN_DEVICE_MODIFY_LIVE
+	}
+	if err := d.DetachDeviceFlags(disk, flags); err != nil {
+		return fmt.Errorf("detach the seed disk of %q: %w", name, translate(err))
+	}
+	if flags&libvirt.DOMAIN_DEVICE_MODIFY_LIVE == 0 {
+		return nil
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if live, _ := findDisk(d, seedTarget, 0); live == "" {
+			return nil
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return fmt.Errorf("the guest %q did not release its seed disk within 30s", name)
+}
+
+// findDisk returns the XML of the disk with target dev, "" when absent.
+func findDisk(d *libvirt.Domain, dev string, flags libvirt.DomainXMLFlags) (string, error) {
+	x, err := d.GetXMLDesc(flags)
+	if err != nil {
+		return "", translate(err)
+	}
+	var dx libvirtxml.Domain
+	if err := dx.Unmarshal(x); err != nil {
+		return "", err
+	}
+	if dx.Devices == nil {
+		return "", nil
+	}
+	for _, disk := range dx.Devices.Disks {
+		if disk.Target != nil && disk.Target.Dev == dev {
+			return disk.Marshal()
+		}
+	}
+	return "", nil
+}

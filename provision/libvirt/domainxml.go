@@ -8,6 +8,7 @@ import (
 
 	"libvirt.org/go/libvirtxml"
 
+	"github.com/fjord-dev/fjord/cloudinit"
 	"github.com/fjord-dev/fjord/provision"
 )
 
@@ -88,6 +89,15 @@ func DomainXML(d provision.DomainSpec) (string, error) {
 			}},
 			MemBalloon: &libvirtxml.DomainMemBalloon{Model: "virtio"},
 		},
+	}
+	if d.DataPath != "" {
+		dom.Devices.Disks = append(dom.Devices.Disks, libvirtxml.DomainDisk{
+			Device: "disk",
+			Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "qcow2", Discard: "unmap"},
+			Source: &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: d.DataPath}},
+			Target: &libvirtxml.DomainDiskTarget{Dev: "vdc", Bus: "virtio"},
+			Serial: cloudinit.DataDiskSerial,
+		})
 	}
 	if d.VirtType == "kvm" {
 		dom.CPU = &libvirtxml.DomainCPU{Mode: "host-passthrough"}

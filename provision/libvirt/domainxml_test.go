@@ -18,6 +18,7 @@ func TestDomainXMLGolden(t *testing.T) {
 	spec := provision.DomainSpec{
 		Name: "demo-web", VirtType: "kvm", VCPU: 2, MemoryKiB: 2 << 20,
 		DiskPath: "/pool/fjord-demo-web.qcow2", SeedPath: "/pool/fjord-demo-web-seed.iso",
+		DataPath: "/pool/fjord-demo-web-docker.qcow2",
 		Network: "lab", MAC: "52:54:00:12:34:56",
 		Meta: provision.HostMeta{Project: "demo", Host: "web", Version: "test", SeedHash: "0123", HostKey: "ssh-ed25519 AAAA", VCPU: 2, Memory: 2 << 30},
 	}
@@ -48,6 +49,9 @@ func TestDomainXMLGolden(t *testing.T) {
 		if disk.Target.Bus != "virtio" {
 			t.Errorf("disk %s on bus %s: the cloud kernel sees virtio only", disk.Target.Dev, disk.Target.Bus)
 		}
+	}
+	if len(d.Devices.Disks) != 3 || d.Devices.Disks[2].Serial != "fjord-docker" {
+		t.Error("the docker data disk is missing or has no serial the guest can find it by")
 	}
 	if d.Devices.Disks[1].ReadOnly == nil {
 		t.Error("seed disk is writable")

@@ -39,6 +39,16 @@ host "node" {
   memory  = "2GiB"
   disk    = "6GiB"
 
+  docker {
+    waive = {
+      "guest.kvm" = "e2e guests run under software emulation: this machine's KVM cannot boot stock kernels"
+    }
+    network "backend" {
+      internal = true
+    }
+    network "frontend" {}
+  }
+
   ssh {
     user             = "admin"
     authorized_keys  = [var.ssh_public_key]

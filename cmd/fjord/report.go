@@ -1,0 +1,135 @@
+package main
+
+import (
+	"encoding/xml"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/fjord-dev/fjord/verify"
+)
+
+// hostReport is one host's verification, the unit of every report format.
+type hostReport struct {
+	Host    string           `json:"host"`
+	Address string           `json:"address,omitempty"`
+	Error   string           `json:"error,omitempty"` // the host could not be checked at all
+	Checks  []verify.Outcome `json:"checks"`
+	Seconds float64          `json:"seconds"`
+}
+
+func (h hostReport) counts() (pass, fail, waived int) {
+	for _, c := range h.Checks {
+		switch c.Status {
+		case verify.Pass:
+			pass++
+		case verify.Fail:
+			fail++
+		case verify.Waived:
+			waived++
+		}
+	}
+	return
+}
+
+func (h hostReport) ok() bool {
+	_, fail, _ := h.counts()
+	return h.Error == "" && fail == 0
+}
+
+// writeHuman prints, per host, only what needs a reader's attention: the
+// failed checks with their fix, and the waivers. Then a summary line.
+func writeHuman(w io.Writer, reports []hostReport) {
+	failedHosts := 0
+	for _, h := range reports {
+		pass, fail, waived := h.counts()
+		switch {
+		case h.Error != "":
+			failedHosts++
+			fmt.Fprintf(w, "host %s: NOT VERIFIED: %s\n", h.Host, h.Error)
+			continue
+		case fail > 0:
+			failedHosts++
+			fmt.Fprintf(w, "host %s (%s): %d of %d checks FAILED, %d waived\n", h.Host, h.Address, fail, len(h.Checks), waived)
+		default:
+			fmt.Fprintf(w, "host %s (%s): verified, %d checks passed, %d waived\n", h.Host, h.Address, pass, waived)
+		}
+		for _, c := range h.Checks {
+			switch c.Status {
+			case verify.Fail:
+				fmt.Fprintf(w, "  FAIL   %-34s %-16s %s\n         %s\n         fix: %s\n", c.ID, c.Reference, c.Title, c.Detail, c.Hint)
+			case verify.Waived:
+				fmt.Fprintf(w, "  WAIVED %-34s %-16s %s\n         %s\n", c.ID, c.Reference, c.Detail, c.Waiver)
+			}
+		}
+	}
+	fmt.Fprintf(w, "\n%d host(s) checked: %d verified, %d failed.\n", len(reports), len(reports)-failedHosts, failedHosts)
+}
+
+// JUnit XML: a test suite per host, a test case per check; waivers are
+// skipped cases so CI dashboards show them.
+type junitSuites struct {
+	XMLName xml.Name     `xml:"testsuites"`
+	Suites  []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Errors   int         `xml:"errors,attr"`
+	Skipped  int         `xml:"skipped,attr"`
+	Time     string      `xml:"time,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	ClassName string        `xml:"classname,attr"`
+	Failure   *junitMessage `xml:"failure,omitempty"`
+	Error     *junitMessage `xml:"error,omitempty"`
+	Skipped   *junitMessage `xml:"skipped,omitempty"`
+}
+
+type junitMessage struct {
+	Message string `xml:"message,attr"`
+	Text    string `xml:",chardata"`
+}
+
+func writeJUnit(path string, reports []hostReport) error {
+	var s junitSuites
+	for _, h := range reports {
+		suite := junitSuite{Name: "fjord.verify." + h.Host, Time: fmt.Sprintf("%.3f", h.Seconds)}
+		if h.Error != "" {
+			suite.Errors = 1
+			suite.Tests = 1
+			suite.Cases = append(suite.Cases, junitCase{Name: "connect", ClassName: h.Host, Error: &junitMessage{Message: h.Error}})
+		}
+		for _, c := range h.Checks {
+			jc := junitCase{Name: c.ID + ": " + c.Title, ClassName: h.Host}
+			switch c.Status {
+			case verify.Fail:
+				suite.Failures++
+				jc.Failure = &junitMessage{Message: c.Detail, Text: c.Reference + "\nfix: " + c.Hint}
+			case verify.Waived:
+				suite.Skipped++
+				jc.Skipped = &junitMessage{Message: "waived: " + c.Waiver}
+			}
+			suite.Tests++
+			suite.Cases = append(suite.Cases, jc)
+		}
+		s.Suites = append(s.Suites, suite)
+	}
+	b, err := xml.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append([]byte(xml.Header), append(b, '\n')...)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("write JUnit report: %w", err)
+	}
+	return nil
+}
+
+func secondsSince(t time.Time) float64 { return time.Since(t).Seconds() }

@@ -1,0 +1,99 @@
+package spec
+
+import "sort"
+
+// Docker is a host's Docker hardening profile. The zero value is not
+// meaningful: start from HardenedDocker and change fields. Every field that
+// differs from the hardened default loosens the host and becomes a waiver.
+type Docker struct {
+	ICC             bool   // CIS 2.2: inter-container communication on the default bridge
+	UsernsRemap     bool   // CIS 2.9
+	LiveRestore     bool   // CIS 2.15
+	UserlandProxy   bool   // CIS 2.16
+	NoNewPrivileges bool   // CIS 2.14
+	LogDriver       string // CIS 2.13
+	SeccompProfile  string // CIS 2.17: "" is Docker's builtin profile, else the profile's JSON
+	Swarm           bool   // CIS 5.1: swarm mode is allowed
+	DataDisk        Size   // CIS 1.1.1: size of /var/lib/docker's own disk, 0 for none
+	Networks        []DockerNetwork
+	// Waive maps a verification check ID to the reason it is waived.
+	Waive map[string]string
+}
+
+// DockerNetwork is a user-defined Docker network created on the host.
+type DockerNetwork struct {
+	Name     string
+	Internal bool // no route out of the network
+}
+
+// HardenedDocker is the default profile: every scored check in HARDENING.md passes.
+func HardenedDocker() Docker {
+	return Docker{
+		UsernsRemap:     true,
+		LiveRestore:     true,
+		NoNewPrivileges: true,
+		LogDriver:       "journald",
+		DataDisk:        10 * GiB,
+	}
+}
+
+// Waiver is a check the host is allowed to fail, with why.
+type Waiver struct {
+	Check  string
+	Reason string
+}
+
+// Waivers lists, sorted by check ID, what this profile loosens: each field
+// set away from the hardened default, and each explicit waive entry.
+func (d Docker) Waivers() []Waiver {
+	h := HardenedDocker()
+	m := map[string]string{}
+	loosened := func(cond bool, check, what string) {
+		if cond {
+			m[check] = what + " (set in HCL)"
+		}
+	}
+	loosened(d.ICC != h.ICC, "docker.icc", "icc = true")
+	loosened(d.UsernsRemap != h.UsernsRemap, "docker.userns", "userns_remap = false")
+	loosened(d.UsernsRemap != h.UsernsRemap, "docker.userns-range", "userns_remap = false")
+	loosened(d.LiveRestore != h.LiveRestore, "docker.live-restore", "live_restore = false")
+	loosened(d.UserlandProxy != h.UserlandProxy, "docker.userland-proxy", "userland_proxy = true")
+	loosened(d.NoNewPrivileges != h.NoNewPrivileges, "docker.no-new-privileges", "no_new_privileges = false")
+	loosened(d.LogDriver == "json-file", "docker.log-driver", `log_driver = "json-file" (with max-size and max-file)`)
+	loosened(d.Swarm, "docker.swarm", "swarm = true")
+	loosened(d.DataDisk == 0, "docker.data-disk", `data_disk = "0"`)
+	for k, v := range d.Waive {
+		m[k] = v
+	}
+	out := make([]Waiver, 0, len(m))
+	for k, v := range m {
+		out = append(out, Waiver{Check: k, Reason: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Check < out[j].Check })
+	return out
+}
+
+// validate reports impossible combinations in a host's docker settings.
+func (d Docker) validate(add func(field, format string, args ...any)) {
+	if d.Swarm && d.LiveRestore {
+		add("docker", "live_restore cannot be used with swarm mode (Docker refuses it); set live_restore = false or swarm = false")
+	}
+	switch d.LogDriver {
+	case "journald", "syslog", "json-file", "local", "fluentd", "gelf":
+	default:
+		add("docker", "log_driver %q is not one fjord supports (journald, syslog, local, json-file, fluentd, gelf)", d.LogDriver)
+	}
+	if d.DataDisk != 0 && d.DataDisk < MinDisk {
+		add("docker", "data_disk must be 0 (none) or at least %s, got %s", MinDisk, d.DataDisk)
+	}
+	seen := map[string]bool{}
+	for _, n := range d.Networks {
+		if seen[n.Name] {
+			add("docker", "docker network %q is declared twice", n.Name)
+		}
+		seen[n.Name] = true
+		if n.Name == "bridge" || n.Name == "host" || n.Name == "none" {
+			add("docker", "docker network %q is one of Docker's own; choose another name", n.Name)
+		}
+	}
+}

@@ -1,0 +1,82 @@
+#!/bin/sh
+# Written by fjord through cloud-init; runs once, from runcmd, on first boot.
+# Applies the hardening files the seed wrote and brings Docker up with them.
+# Any failure fails cloud-init, and so fjord's apply, with this output.
+set -eu
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+log() { echo "fjord-setup: $*"; }
+
+# Kernel settings.
+sysctl -q -p /etc/sysctl.d/90-fjord.conf
+
+# sshd: the drop-in was written before sshd first started; check and reload.
+sshd -t
+systemctl reload ssh.service 2>/dev/null || systemctl reload sshd.service 2>/dev/null || true
+
+if ! command -v dockerd >/dev/null 2>&1; then
+  log "docker is not in the image; installing docker.io from the distribution"
+  DEBIAN_FRONTEND=noninteractive apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io
+fi
+
+systemctl stop docker.service docker.socket 2>/dev/null || true
+
+# /var/lib/docker on its own disk (CIS 1.1.1), found by its virtio serial.
+disk=/dev/disk/by-id/virtio-fjord-docker
+if [ -e "$disk" ]; then
+  if ! blkid "$disk" >/dev/null 2>&1; then
+    mkfs.ext4 -q -L fjord-docker "$disk"
+  fi
+  mkdir -p /var/lib/docker
+  if ! mountpoint -q /var/lib/docker; then
+    # What the daemon wrote before its disk was there is not kept.
+    find /var/lib/docker -mindepth 1 -delete
+    grep -q '^LABEL=fjord-docker ' /etc/fstab ||
+      echo 'LABEL=fjord-docker /var/lib/docker ext4 defaults,nodev,nosuid 0 2' >>/etc/fstab
+    mount /var/lib/docker
+  fi
+  chmod 710 /var/lib/docker
+fi
+
+# dockerd --validate exists from Docker 23 on; older daemons are checked by starting.
+if dockerd --help 2>/dev/null | grep -q -- '--validate'; then
+  dockerd --validate --config-file /etc/docker/daemon.json
+fi
+
+# Audit rules for the paths that exist here (CIS 1.1.3-1.1.18).
+if command -v augenrules >/dev/null 2>&1; then
+  rules=/etc/audit/rules.d/fjord-docker.rules
+  tmp=$(mktemp)
+  while read -r flag path rest; do
+    case "$flag" in
+    -w) [ -e "$path" ] && echo "$flag $path $rest" >>"$tmp" ;;
+    *) echo "$flag $path $rest" >>"$tmp" ;;
+    esac
+  done <"$rules"
+  cat "$tmp" >"$rules"
+  rm -f "$tmp"
+  augenrules --load >/dev/null
+else
+  log "auditd is not installed: audit rules not loaded"
+fi
+
+# Nobody in the docker group: admins use sudo (CIS 1.1.2).
+for member in $(getent group docker | cut -d: -f4 | tr ',' ' '); do
+  gpasswd -d "$member" docker >/dev/null
+done
+
+systemctl enable docker.service >/dev/null 2>&1 || true
+systemctl start docker.service
+
+# Docker networks the host declares, internal ones without a route out.
+while read -r name kind; do
+  [ -n "$name" ] || continue
+  docker network inspect "$name" >/dev/null 2>&1 && continue
+  if [ "$kind" = internal ]; then
+    docker network create --internal "$name" >/dev/null
+  else
+    docker network create "$name" >/dev/null
+  fi
+done </etc/fjord/docker-networks
+
+log "done"
