@@ -47,6 +47,8 @@ type Hypervisor interface {
 	// RemoveDomain shuts the domain down (ACPI, then force after timeout)
 	// and undefines it. A missing domain is not an error.
 	RemoveDomain(ctx context.Context, name string, opts RemoveOptions) error
+	// QueryKVM asks the running guest's QEMU whether KVM is present and in use.
+	QueryKVM(ctx context.Context, name string) (KVMStatus, error)
 	// DetachSeed removes the seed disk from a running domain and from its
 	// definition; a domain without one is not an error.
 	DetachSeed(ctx context.Context, name string) error
@@ -103,6 +105,12 @@ type DomainStatus struct {
 	State     string
 	Reason    string
 	Addresses []string
+}
+
+// KVMStatus is QMP's query-kvm answer.
+type KVMStatus struct {
+	Enabled bool `json:"enabled"`
+	Present bool `json:"present"`
 }
 
 // RemoveOptions controls how a domain is stopped before it is undefined.

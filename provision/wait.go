@@ -71,6 +71,9 @@ func (a *applier) waitAndVerify(ctx context.Context, hv Hypervisor, h DesiredHos
 		if err != nil {
 			return err
 		}
+		e := verify.Expect{DaemonJSON: seed.DaemonJSON, Docker: h.Spec.Docker}
+		kvm, kerr := hv.QueryKVM(vctx, domain)
+		hr.Checks = append([]verify.Outcome{verify.HostKVM(kvm.Enabled, kvm.Present, kerr, e)}, hr.Checks...)
 		if f := verify.Failed(hr.Checks); len(f) > 0 {
 			return fmt.Errorf("%d of %d checks failed", len(f), len(hr.Checks))
 		}

@@ -41,7 +41,8 @@ virt=kvm
 waivers='{}'
 if [[ ! -e /dev/kvm || -d /sys/module/kvm_pvm ]] || ! grep -qE '\b(vmx|svm)\b' /proc/cpuinfo; then
   virt=qemu
-  waivers='{ "guest.kvm" = "software emulation: this machine cannot run guests under KVM" }'
+  why="software emulation: this machine cannot run guests under KVM"
+  waivers="{ \"guest.kvm\" = \"$why\", \"host.kvm\" = \"$why\" }"
   echo "KVM cannot boot stock guest kernels here: using software emulation (virt_type = \"qemu\")"
 fi
 cat >"$vars" <<VARS

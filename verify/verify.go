@@ -180,8 +180,37 @@ func Failed(os []Outcome) []Outcome {
 	return f
 }
 
+// HostKVMID is the check made on the hypervisor rather than over SSH.
+const HostKVMID = "host.kvm"
+
+// HostKVM judges QMP's query-kvm answer for the guest (err: the question
+// could not be asked).
+func HostKVM(enabled, present bool, err error, e Expect) Outcome {
+	o := Outcome{ID: HostKVMID, Reference: "fjord isolation", Title: "QEMU runs the guest under KVM (QMP query-kvm)", Severity: High, Status: Pass}
+	switch {
+	case err != nil:
+		o.Status, o.Detail = Fail, err.Error()
+	case !enabled || !present:
+		o.Status, o.Detail = Fail, fmt.Sprintf("query-kvm: enabled=%t present=%t", enabled, present)
+	}
+	if o.Status == Fail {
+		o.Hint = "run the guest with virt_type = \"kvm\" on a hypervisor with working KVM; waive host.kvm only for test hosts"
+		waivers := map[string]string{}
+		for _, w := range e.Docker.Waivers() {
+			waivers[w.Check] = w.Reason
+		}
+		if why, ok := waived(waivers, o.ID); ok {
+			o.Status, o.Waiver = Waived, why
+		}
+	}
+	return o
+}
+
 // Known reports whether id names a check, or a family of checks ("sysctl.*").
 func Known(id string) bool {
+	if id == HostKVMID {
+		return true
+	}
 	for _, c := range All() {
 		if c.ID == id || strings.HasSuffix(id, ".*") && strings.HasPrefix(c.ID, strings.TrimSuffix(id, "*")) {
 			return true

@@ -273,3 +273,20 @@ func TestCheckIDsAreUniqueAndKnown(t *testing.T) {
 		t.Error("unknown IDs accepted")
 	}
 }
+
+func TestHostKVM(t *testing.T) {
+	e := expect()
+	if o := HostKVM(true, true, nil, e); o.Status != Pass {
+		t.Errorf("KVM in use: %+v", o)
+	}
+	if o := HostKVM(false, true, nil, e); o.Status != Fail || !strings.Contains(o.Detail, "enabled=false") {
+		t.Errorf("TCG: %+v", o)
+	}
+	if o := HostKVM(false, false, fmt.Errorf("QMP unavailable"), e); o.Status != Fail || o.Detail != "QMP unavailable" {
+		t.Errorf("no answer: %+v", o)
+	}
+	e.Docker.Waive = map[string]string{"host.kvm": "test host"}
+	if o := HostKVM(false, true, nil, e); o.Status != Waived || o.Waiver != "test host" {
+		t.Errorf("waived TCG: %+v", o)
+	}
+}

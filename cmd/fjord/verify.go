@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -147,7 +148,13 @@ func verifyHost(ctx context.Context, cfg *spec.Config, s *session, h spec.Host) 
 	}
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	c, err := sshx.Dial(cctx, sshx.Target{Addr: net.JoinHostPort(r.Address, "22"), User: h.SSH.User, PrivateKey: key, PinnedKey: meta.HostKey})
+	t := sshx.Target{Addr: net.JoinHostPort(r.Address, "22"), User: h.SSH.User, PrivateKey: key, PinnedKey: meta.HostKey}
+	c, err := sshx.Dial(cctx, t)
+	// sshd refuses connections for a moment while it reloads: try twice more.
+	for try := 0; err != nil && !errors.Is(err, sshx.ErrHostKeyMismatch) && try < 2 && cctx.Err() == nil; try++ {
+		time.Sleep(2 * time.Second)
+		c, err = sshx.Dial(cctx, t)
+	}
 	if err != nil {
 		return fail("ssh: %v", err)
 	}
@@ -156,10 +163,13 @@ func verifyHost(ctx context.Context, cfg *spec.Config, s *session, h spec.Host) 
 	if err != nil {
 		return fail("%v", err)
 	}
-	r.Checks, err = verify.Run(cctx, c, verify.All(), verify.Expect{DaemonJSON: seed.DaemonJSON, Docker: h.Docker})
+	e := verify.Expect{DaemonJSON: seed.DaemonJSON, Docker: h.Docker}
+	r.Checks, err = verify.Run(cctx, c, verify.All(), e)
 	if err != nil {
 		return fail("%v", err)
 	}
+	kvm, kerr := s.hvs[h.Hypervisor].QueryKVM(cctx, provision.DomainName(cfg.Project, h.Name))
+	r.Checks = append([]verify.Outcome{verify.HostKVM(kvm.Enabled, kvm.Present, kerr, e)}, r.Checks...)
 	r.Seconds = secondsSince(start)
 	return r
 }

@@ -42,6 +42,7 @@ host "node" {
   docker {
     waive = {
       "guest.kvm" = "e2e guests run under software emulation: this machine's KVM cannot boot stock kernels"
+      "host.kvm"  = "e2e guests run under software emulation: this machine's KVM cannot boot stock kernels"
     }
     network "backend" {
       internal = true
