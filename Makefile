@@ -10,8 +10,9 @@ LDFLAGS := -X main.version=$(VERSION)
 help: ## Show this help
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-build: ## Build bin/fjord
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/fjord
+build: ## Build bin/fjord, with its static canary probe embedded
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o canary/probe.bin ./cmd/fjord-probe
+	$(GO) build -tags probe -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/fjord
 
 test: lint unit e2e ## Run every test tier, fastest first (as root: e2e boots guests)
 

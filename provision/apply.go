@@ -17,7 +17,7 @@ import (
 
 // Guest is a connection to a booted host.
 type Guest interface {
-	verify.Runner
+	verify.Session
 	Close() error
 }
 

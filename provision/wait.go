@@ -67,13 +67,10 @@ func (a *applier) waitAndVerify(ctx context.Context, hv Hypervisor, h DesiredHos
 		}
 		vctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
-		hr.Checks, err = verify.Run(vctx, g, verify.All(), verify.Expect{DaemonJSON: seed.DaemonJSON, Docker: h.Spec.Docker})
+		hr.Checks, err = verify.Host(vctx, g, verify.Expect{DaemonJSON: seed.DaemonJSON, Docker: h.Spec.Docker}, KVMQuery(hv, domain))
 		if err != nil {
 			return err
 		}
-		e := verify.Expect{DaemonJSON: seed.DaemonJSON, Docker: h.Spec.Docker}
-		kvm, kerr := hv.QueryKVM(vctx, domain)
-		hr.Checks = append([]verify.Outcome{verify.HostKVM(kvm.Enabled, kvm.Present, kerr, e)}, hr.Checks...)
 		if f := verify.Failed(hr.Checks); len(f) > 0 {
 			return fmt.Errorf("%d of %d checks failed", len(f), len(hr.Checks))
 		}
@@ -197,5 +194,13 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	case <-t.C:
 		return nil
+	}
+}
+
+// KVMQuery adapts a hypervisor's QMP query-kvm for the verifier.
+func KVMQuery(hv Hypervisor, domain string) verify.KVMQuery {
+	return func(ctx context.Context) (bool, bool, error) {
+		k, err := hv.QueryKVM(ctx, domain)
+		return k.Enabled, k.Present, err
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -110,13 +111,18 @@ type Result struct {
 // The command is abandoned (and the session closed) when ctx ends, so a guest
 // that disappears mid-command cannot hang the caller.
 func (c *Client) Run(ctx context.Context, cmd string) (Result, error) {
+	return c.RunInput(ctx, cmd, nil)
+}
+
+// RunInput is Run with stdin fed from in (nil for none).
+func (c *Client) RunInput(ctx context.Context, cmd string, in io.Reader) (Result, error) {
 	s, err := c.c.NewSession()
 	if err != nil {
 		return Result{}, fmt.Errorf("ssh %s: new session: %w", c.addr, err)
 	}
 	defer s.Close()
 	var out, errb bytes.Buffer
-	s.Stdout, s.Stderr = &out, &errb
+	s.Stdout, s.Stderr, s.Stdin = &out, &errb, in
 	done := make(chan error, 1)
 	go func() { done <- s.Run(cmd) }()
 	select {

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/fjord-dev/fjord/canary"
 	"github.com/fjord-dev/fjord/spec"
 	"github.com/fjord-dev/fjord/sshx"
 )
@@ -138,6 +139,11 @@ func Run(ctx context.Context, r Runner, checks []Check, e Expect) ([]Outcome, er
 			return nil, fmt.Errorf("the output of check source %q is missing; the host printed: %s", id, sshx.Short(res.Stdout+res.Stderr))
 		}
 	}
+	return judge(checks, outs, e), nil
+}
+
+// judge applies each check to its source's output, marking waived failures.
+func judge(checks []Check, outs map[string]Output, e Expect) []Outcome {
 	waivers := map[string]string{}
 	for _, w := range e.Docker.Waivers() {
 		waivers[w.Check] = w.Reason
@@ -153,7 +159,7 @@ func Run(ctx context.Context, r Runner, checks []Check, e Expect) ([]Outcome, er
 		}
 		out = append(out, o)
 	}
-	return out, nil
+	return out
 }
 
 // waived finds a waiver for id, exact or by family ("sysctl.*").
@@ -211,10 +217,44 @@ func Known(id string) bool {
 	if id == HostKVMID {
 		return true
 	}
-	for _, c := range All() {
+	for _, c := range append(All(), CanaryChecks()...) {
 		if c.ID == id || strings.HasSuffix(id, ".*") && strings.HasPrefix(c.ID, strings.TrimSuffix(id, "*")) {
 			return true
 		}
 	}
 	return false
+}
+
+// Session is a connection that can run the checks and the canary.
+type Session interface {
+	Runner
+	InputRunner
+}
+
+// KVMQuery asks the hypervisor whether the guest runs under KVM.
+type KVMQuery func(ctx context.Context) (enabled, present bool, err error)
+
+// Host runs everything fjord proves about a host: the hypervisor-side KVM
+// check, the SSH checks (one round trip) and the canary container (one
+// more). A transport failure is an error; failed checks are outcomes.
+func Host(ctx context.Context, s Session, e Expect, kvm KVMQuery) ([]Outcome, error) {
+	enabled, present, kerr := kvm(ctx)
+	out := []Outcome{HostKVM(enabled, present, kerr, e)}
+	checks, err := Run(ctx, s, All(), e)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, checks...)
+	img, tag, err := canary.Image()
+	if err != nil {
+		for _, c := range CanaryChecks() {
+			out = append(out, Outcome{ID: c.ID, Reference: c.Reference, Title: c.Title, Severity: c.Severity, Status: Fail, Detail: err.Error(), Hint: c.Hint})
+		}
+		return out, nil
+	}
+	co, err := RunCanary(ctx, s, img, tag, e)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, co...), nil
 }

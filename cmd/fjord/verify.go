@@ -36,7 +36,7 @@ func runVerify(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if f.list {
-		for _, c := range verify.All() {
+		for _, c := range append(verify.All(), verify.CanaryChecks()...) {
 			fmt.Fprintf(a.stdout, "%-40s %-28s %-6s %s\n", c.ID, c.Reference, c.Severity, c.Title)
 		}
 		return nil
@@ -164,12 +164,10 @@ func verifyHost(ctx context.Context, cfg *spec.Config, s *session, h spec.Host) 
 		return fail("%v", err)
 	}
 	e := verify.Expect{DaemonJSON: seed.DaemonJSON, Docker: h.Docker}
-	r.Checks, err = verify.Run(cctx, c, verify.All(), e)
+	r.Checks, err = verify.Host(cctx, c, e, provision.KVMQuery(s.hvs[h.Hypervisor], provision.DomainName(cfg.Project, h.Name)))
 	if err != nil {
 		return fail("%v", err)
 	}
-	kvm, kerr := s.hvs[h.Hypervisor].QueryKVM(cctx, provision.DomainName(cfg.Project, h.Name))
-	r.Checks = append([]verify.Outcome{verify.HostKVM(kvm.Enabled, kvm.Present, kerr, e)}, r.Checks...)
 	r.Seconds = secondsSince(start)
 	return r
 }

@@ -1,0 +1,8 @@
+//go:build probe
+
+package canary
+
+import _ "embed"
+
+//go:embed probe.bin
+var probe []byte
