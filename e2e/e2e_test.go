@@ -357,6 +357,11 @@ func TestLifecycle(t *testing.T) {
 		if !strings.Contains(string(out), "name=userns") || !strings.Contains(string(out), "admin") {
 			t.Errorf("ssh output lacks name=userns and the admin user:\n%s", out)
 		}
+		// fjord ssh uses the key pinned in the domain, through OpenSSH.
+		r := fjord(context.Background(), "ssh", "-dir", h.config, "-var-file", h.varFile, "node", "--", "id", "-un")
+		if r.code != 0 || strings.TrimSpace(r.out) != "admin" {
+			t.Errorf("fjord ssh node -- id -un: exit %d, %q %s", r.code, r.out, r.err)
+		}
 		// The same client with a different pinned key must refuse the host.
 		other, _ := sshx.NewHostKey()
 		os.WriteFile(kh, []byte(node.Address+" "+other.Public+"\n"), 0o600)
@@ -510,8 +515,8 @@ func failingChecks(t *testing.T, cfg []string) ([]string, float64) {
 }
 
 // testMutations breaks one setting at a time on the live guest, expects
-// fjord verify to fail exactly the checks that cover it, restores it and
-// expects a clean verify again.
+// fjord verify to fail exactly the checks that cover it, restores it, and
+// expects a clean verify once all are restored.
 func testMutations(t *testing.T, g *guest, cfg []string) {
 	ids, secs := failingChecks(t, cfg)
 	t.Logf("verify on the fresh host: %.1fs, failing %v", secs, ids)
@@ -526,7 +531,9 @@ func testMutations(t *testing.T, g *guest, cfg []string) {
 		{"userns-remap removed and docker restarted",
 			`sudo sh -c 'cp /etc/docker/daemon.json /root/daemon.json && sed -i "s/\"userns-remap\": \"default\"/\"userns-remap\": \"\"/" /etc/docker/daemon.json && systemctl restart docker'`,
 			`sudo sh -c 'cp /root/daemon.json /etc/docker/daemon.json && systemctl restart docker'`,
-			[]string{"canary.privileged-refused", "canary.uid-map", "docker.daemon-json", "docker.userns"}},
+			// Without remapping the daemon uses another root dir, where the
+			// networks fjord created do not exist: docker.networks fails too.
+			[]string{"canary.privileged-refused", "canary.uid-map", "docker.daemon-json", "docker.networks", "docker.userns"}},
 		{"password login enabled",
 			`echo 'PasswordAuthentication yes' | sudo tee /etc/ssh/sshd_config.d/05-e2e.conf >/dev/null && sudo systemctl reload ssh`,
 			`sudo rm /etc/ssh/sshd_config.d/05-e2e.conf && sudo systemctl reload ssh`,
@@ -551,10 +558,12 @@ func testMutations(t *testing.T, g *guest, cfg []string) {
 		if strings.Join(got, ",") != strings.Join(m.want, ",") {
 			t.Errorf("%s: failing checks %v, want %v", m.name, got, m.want)
 		}
+		// The next mutation's exact expectation also proves this one was
+		// restored; the last is proven by the final clean verify.
 		g.run(t, m.restore)
-		if again, _ := failingChecks(t, cfg); len(again) != 0 {
-			t.Errorf("%s restored: still failing %v", m.name, again)
-		}
+	}
+	if again, _ := failingChecks(t, cfg); len(again) != 0 {
+		t.Errorf("after every mutation was restored, still failing %v", again)
 	}
 	// The canary image was the test's own; leave the host as it was.
 	g.run(t, `sudo docker rmi fjord-e2e/busybox:1 >/dev/null`)

@@ -240,10 +240,18 @@ func (l *loader) note(kind, name, field string, r hcl.Range) {
 }
 
 // rangeOf finds where the user wrote kind.name.field, falling back to the
-// block header when the field was left to its default.
+// enclosing block ("docker.log_driver" → the docker block) and then to the
+// object's block header when the field was left to its default.
 func (l *loader) rangeOf(kind, name, field string) hcl.Range {
-	if r, ok := l.ranges[kind+"/"+name+"/"+field]; ok {
-		return r
+	for f := field; ; {
+		if r, ok := l.ranges[kind+"/"+name+"/"+f]; ok {
+			return r
+		}
+		i := strings.LastIndex(f, ".")
+		if i < 0 {
+			break
+		}
+		f = f[:i]
 	}
 	return l.ranges[kind+"/"+name+"/"]
 }

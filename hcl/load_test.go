@@ -51,7 +51,7 @@ func TestInvalidFixtures(t *testing.T) {
 			if len(want) == 0 {
 				t.Fatalf("fixture %s has no # ERROR: markers", dir)
 			}
-			res, diags := Load(dir, Options{})
+			res, diags := Load(dir, Options{KnownCheck: knownForTest})
 			if !diags.HasErrors() {
 				t.Fatalf("Load succeeded; want %d errors", len(want))
 			}
@@ -200,5 +200,42 @@ func TestVarFile(t *testing.T) {
 	}
 	if len(res.Config.Hosts) != 1 || res.Config.Hosts[0].SSH.AuthorizedKeys[0] != "ssh-ed25519 AAAA f" {
 		t.Errorf("hosts = %+v", res.Config.Hosts)
+	}
+}
+
+func knownForTest(id string) bool {
+	return id == "guest.kvm" || id == "sysctl.*"
+}
+
+func TestDockerProfiles(t *testing.T) {
+	res, diags := Load("testdata/valid-docker", Options{KnownCheck: knownForTest})
+	if diags.HasErrors() {
+		t.Fatal(render(res, diags))
+	}
+	hosts := map[string]spec.Host{}
+	for _, h := range res.Config.Hosts {
+		hosts[h.Name] = h
+	}
+	hard := hosts["hardened"].Docker
+	if !hard.UsernsRemap || hard.ICC || hard.LogDriver != "syslog" || hard.DataDisk != 10*spec.GiB || len(hard.Networks) != 1 || !hard.Networks[0].Internal {
+		t.Errorf("hardened host with defaults = %+v", hard)
+	}
+	if w := hard.Waivers(); len(w) != 0 {
+		t.Errorf("hardened host has waivers %v", w)
+	}
+	loose := hosts["loose"].Docker
+	if !loose.ICC || loose.LiveRestore || !loose.Swarm || loose.DataDisk != 0 || !strings.Contains(loose.SeccompProfile, "SCMP_ACT_ERRNO") {
+		t.Errorf("loose = %+v", loose)
+	}
+	if len(loose.Networks) != 2 || loose.LogDriver != "syslog" {
+		t.Errorf("loose inherits defaults wrongly: %+v", loose)
+	}
+	var ids []string
+	for _, w := range loose.Waivers() {
+		ids = append(ids, w.Check)
+	}
+	want := "docker.data-disk,docker.icc,docker.live-restore,docker.swarm,guest.kvm,sysctl.*"
+	if strings.Join(ids, ",") != want {
+		t.Errorf("waivers = %v, want %s", ids, want)
 	}
 }

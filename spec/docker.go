@@ -84,10 +84,10 @@ func (d Docker) validate(add func(field, format string, args ...any)) {
 	switch d.LogDriver {
 	case "journald", "syslog", "json-file", "local", "fluentd", "gelf":
 	default:
-		add("docker", "log_driver %q is not one fjord supports (journald, syslog, local, json-file, fluentd, gelf)", d.LogDriver)
+		add("docker.log_driver", "log_driver %q is not one fjord supports (journald, syslog, local, json-file, fluentd, gelf)", d.LogDriver)
 	}
 	if d.DataDisk != 0 && d.DataDisk < MinDisk {
-		add("docker", "data_disk must be 0 (none) or at least %s, got %s", MinDisk, d.DataDisk)
+		add("docker.data_disk", "data_disk must be 0 (none) or at least %s, got %s", MinDisk, d.DataDisk)
 	}
 	seen := map[string]bool{}
 	for _, n := range d.Networks {

@@ -114,7 +114,9 @@ func CanaryChecks() []Check {
 		probeCheck("canary.cap-eff", "CIS 5.4", "The canary holds no capabilities with --cap-drop=ALL", "check the daemon's default capabilities",
 			func(p probeReport, _ Expect) string { return want("CapEff", p.CapEff, "0000000000000000") }),
 		probeCheck("canary.apparmor", "CIS 5.1", "The canary is confined by docker-default AppArmor", "install apparmor and restart docker",
-			func(p probeReport, _ Expect) string { return want("AppArmor label", p.AppArmor, "docker-default (enforce)") }),
+			func(p probeReport, _ Expect) string {
+				return want("AppArmor label", p.AppArmor, "docker-default (enforce)")
+			}),
 		probeCheck("canary.read-only", "CIS 5.12", "The canary cannot write its read-only root filesystem", "docker run --read-only must be honoured",
 			func(p probeReport, _ Expect) string {
 				if !strings.HasPrefix(p.RootWrite, "refused") {

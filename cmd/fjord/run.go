@@ -69,6 +69,8 @@ func commands() []command {
 		{"apply", "Create or update hosts, wait for them and verify them", runApply},
 		{"destroy", "Remove every object the project owns", runDestroy},
 		{"verify", "Prove that running hosts are hardened as configured", runVerify},
+		{"ssh", "Log in to a host (or run a command) with its pinned host key", runSSH},
+		{"ssh-config", "Print an OpenSSH config for the hosts, with fjord's known_hosts", runSSHConfig},
 		{"version", "Print the version", runVersion},
 	}
 }

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/fjord-dev/fjord/provision"
+	"github.com/fjord-dev/fjord/spec"
+)
+
+// pinnedHost is what OpenSSH needs to reach a host fjord created.
+type pinnedHost struct {
+	alias   string
+	host    spec.Host
+	address string
+	hostKey string
+}
+
+// pinnedHosts reads, for each created host of the configuration, the
+// address and the host key pinned in its domain's metadata.
+func (a *app) pinnedHosts(ctx context.Context, c *configFlags) ([]pinnedHost, *spec.Config, error) {
+	cfg, err := a.load(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := a.open(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer s.close()
+	var out []pinnedHost
+	for _, h := range cfg.Hosts {
+		for _, d := range s.invs[h.Hypervisor].Domains {
+			if d.Meta.Host != h.Name || d.Meta.HostKey == "" {
+				continue
+			}
+			addr := d.Meta.IP
+			if st, err := s.hvs[h.Hypervisor].DomainStatus(ctx, d.Name); err == nil && len(st.Addresses) > 0 {
+				addr = st.Addresses[0]
+			}
+			out = append(out, pinnedHost{alias: provision.DomainName(cfg.Project, h.Name), host: h, address: addr, hostKey: d.Meta.HostKey})
+		}
+	}
+	return out, cfg, nil
+}
+
+// knownHostsPath is where fjord keeps the pinned keys of a project for
+// OpenSSH: under the user's state directory, never in /tmp.
+func knownHostsPath(getenv func(string) string, project string) (string, error) {
+	dir := getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("no home directory for fjord's known_hosts: %w", err)
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(dir, "fjord", project, "known_hosts"), nil
+}
+
+// writeKnownHosts writes one line per host: its alias and address, both
+// bound to the pinned key.
+func writeKnownHosts(path string, hosts []pinnedHost) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, h := range hosts {
+		fmt.Fprintf(&b, "%s,%s %s\n", h.alias, h.address, h.hostKey)
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o600)
+}
+
+func sshOptions(knownHosts string, h pinnedHost) []string {
+	return []string{"-i", h.host.SSH.PrivateKeyFile, "-o", "IdentitiesOnly=yes",
+		"-o", "UserKnownHostsFile=" + knownHosts, "-o", "StrictHostKeyChecking=yes",
+		"-o", "HostKeyAlias=" + h.alias, "-l", h.host.SSH.User}
+}
+
+func runSSHConfig(ctx context.Context, a *app, args []string) error {
+	var c configFlags
+	fs := a.newFlags("ssh-config", "[DIR]")
+	c.register(fs)
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	hosts, cfg, err := a.pinnedHosts(ctx, &c)
+	if err != nil {
+		return err
+	}
+	if len(hosts) == 0 {
+		return fmt.Errorf("project %q has no hosts created yet; run fjord apply", cfg.Project)
+	}
+	kh, err := knownHostsPath(a.getenv, cfg.Project)
+	if err != nil {
+		return err
+	}
+	if err := writeKnownHosts(kh, hosts); err != nil {
+		return fmt.Errorf("write %s: %w", kh, err)
+	}
+	sort.Slice(hosts, func(i, j int) bool { return hosts[i].alias < hosts[j].alias })
+	fmt.Fprintf(a.stdout, "# fjord project %s: host keys pinned by fjord, in %s\n", cfg.Project, kh)
+	for _, h := range hosts {
+		fmt.Fprintf(a.stdout, "\nHost %s\n  HostName %s\n  User %s\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n  HostKeyAlias %s\n",
+			h.alias, h.address, h.host.SSH.User, h.host.SSH.PrivateKeyFile, kh, h.alias)
+	}
+	return nil
+}
+
+func runSSH(ctx context.Context, a *app, args []string) error {
+	var c configFlags
+	fs := a.newFlags("ssh", "[-dir DIR] HOST [-- COMMAND...]")
+	c.register(fs)
+	fs.StringVar(&c.dir, "dir", ".", "the configuration directory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		return errors.New("name the host: fjord ssh HOST [-- COMMAND]")
+	}
+	name, cmd := rest[0], rest[1:]
+	if len(cmd) > 0 && cmd[0] == "--" {
+		cmd = cmd[1:]
+	}
+	hosts, cfg, err := a.pinnedHosts(ctx, &c)
+	if err != nil {
+		return err
+	}
+	var target *pinnedHost
+	for i := range hosts {
+		if hosts[i].host.Name == name {
+			target = &hosts[i]
+		}
+	}
+	if target == nil {
+		return fmt.Errorf("host %q of project %q is not created (or not in the configuration); run fjord apply", name, cfg.Project)
+	}
+	kh, err := knownHostsPath(a.getenv, cfg.Project)
+	if err != nil {
+		return err
+	}
+	if err := writeKnownHosts(kh, hosts); err != nil {
+		return fmt.Errorf("write %s: %w", kh, err)
+	}
+	sshArgs := append(sshOptions(kh, *target), target.address)
+	if len(cmd) > 0 {
+		sshArgs = append(sshArgs, "--")
+		sshArgs = append(sshArgs, cmd...)
+	}
+	p := exec.CommandContext(ctx, "ssh", sshArgs...)
+	p.Stdin, p.Stdout, p.Stderr = a.stdin, a.stdout, a.stderr
+	if err := p.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return exitCodeError{ee.ExitCode()}
+		}
+		return fmt.Errorf("run ssh: %w", err)
+	}
+	return nil
+}

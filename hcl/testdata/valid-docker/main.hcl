@@ -1,0 +1,53 @@
+docker_defaults {
+  log_driver = "syslog"
+  network "backend" {
+    internal = true
+  }
+}
+
+pool "default" {
+  path = "/var/lib/fjord/pool"
+}
+
+network "lab" {
+  cidr = "192.168.150.0/24"
+}
+
+image "bookworm" {
+  path   = "bookworm.qcow2"
+  sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+}
+
+host "hardened" {
+  image   = "bookworm"
+  pool    = "default"
+  network = "lab"
+  ssh {
+    user             = "admin"
+    authorized_keys  = ["ssh-ed25519 AAAA k"]
+    private_key_file = "id"
+  }
+}
+
+host "loose" {
+  image   = "bookworm"
+  pool    = "default"
+  network = "lab"
+  docker {
+    icc             = true
+    live_restore    = false
+    swarm           = true
+    data_disk       = "0"
+    seccomp_profile = file("seccomp.json")
+    waive = {
+      "guest.kvm" = "lab machine without KVM"
+      "sysctl.*"  = "kernel settings managed elsewhere"
+    }
+    network "frontend" {}
+  }
+  ssh {
+    user             = "admin"
+    authorized_keys  = ["ssh-ed25519 AAAA k"]
+    private_key_file = "id"
+  }
+}
