@@ -116,6 +116,9 @@ func (a *applier) step(object, phase string, fn func() error) (time.Duration, er
 // the others; infrastructure failures (pool, network, image) stop the run
 // before any host is touched. The returned error summarises every failure.
 func Apply(ctx context.Context, plan *Plan, d *Desired, hvs map[string]Hypervisor, opts Options) (*Result, error) {
+	if len(plan.Refused) > 0 {
+		return &Result{}, fmt.Errorf("the plan is refused:\n  %s", strings.Join(plan.Refused, "\n  "))
+	}
 	if opts.Parallelism <= 0 {
 		opts.Parallelism = 4
 	}
@@ -327,6 +330,15 @@ func (a *applier) host(ctx context.Context, c Change, h DesiredHost) HostResult 
 		}
 		ds, _ := findDomain(inv, domain)
 		hostKey = ds.Meta.HostKey
+		meta := ds.Meta
+		meta.Protect = h.Meta.Protect
+		if err := timed("metadata", func() error { return hv.SetMeta(ctx, domain, meta) }); err != nil {
+			return fail(err)
+		}
+		if ds.State == "running" {
+			hr.HostKey, hr.Fingerprint, hr.Address = hostKey, sshx.Fingerprint(hostKey), ds.Meta.IP
+			return hr // a metadata-only update needs no wait
+		}
 		if err := timed("start", func() error { return hv.StartDomain(ctx, domain) }); err != nil {
 			return fail(err)
 		}

@@ -36,6 +36,8 @@ type Hypervisor interface {
 	DeleteVolume(ctx context.Context, pool, name string) error
 	// DefineAndStart defines the domain (ownership metadata included) and boots it.
 	DefineAndStart(ctx context.Context, d DomainSpec) error
+	// SetMeta rewrites a domain's fjord metadata, live and in its definition.
+	SetMeta(ctx context.Context, name string, m HostMeta) error
 	// StartDomain boots a defined domain that is shut off.
 	StartDomain(ctx context.Context, name string) error
 	// DomainStatus reports a domain's state, the reason libvirt gives for

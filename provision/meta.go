@@ -35,6 +35,7 @@ type HostMeta struct {
 	MAC        string `xml:"mac"`
 	IP         string `xml:"ip"`
 	User       string `xml:"user"`
+	Protect    bool   `xml:"protect"`
 }
 
 // MarshalMeta renders the metadata element.

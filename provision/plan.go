@@ -3,6 +3,7 @@ package provision
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/fjord-dev/fjord/cloudinit"
 	"github.com/fjord-dev/fjord/spec"
@@ -44,6 +45,25 @@ type Change struct {
 type Plan struct {
 	Project string   `json:"project"`
 	Changes []Change `json:"changes"`
+	// Refused lists changes the plan may not make (protected hosts); a plan
+	// with refusals must not be applied.
+	Refused []string `json:"refused,omitempty"`
+}
+
+// PlanOptions narrow or force a plan.
+type PlanOptions struct {
+	// Replace names hosts to replace even if nothing changed ("web" or "host.web").
+	Replace []string
+	// Target limits the plan to these hosts and what they need.
+	Target []string
+}
+
+func hostSet(names []string) map[string]bool {
+	m := map[string]bool{}
+	for _, n := range names {
+		m[strings.TrimPrefix(n, "host.")] = true
+	}
+	return m
 }
 
 // HasChanges reports whether applying the plan would change anything.
@@ -105,7 +125,7 @@ func Prepare(cfg *spec.Config, version string) (*Desired, error) {
 			Project: cfg.Project, Host: h.Name, Version: version, SeedHash: seed.Hash,
 			Hypervisor: h.Hypervisor, VCPU: h.VCPU, Memory: uint64(h.Memory), Disk: uint64(h.Disk),
 			Image: h.Image, ImageSHA: im.SHA256, Pool: h.Pool, Network: h.Network,
-			MAC: h.MAC, IP: h.IP.String(), User: h.SSH.User, DataDisk: uint64(h.Docker.DataDisk),
+			MAC: h.MAC, IP: h.IP.String(), User: h.SSH.User, DataDisk: uint64(h.Docker.DataDisk), Protect: h.Protect,
 		}})
 	}
 	return d, nil
@@ -120,10 +140,11 @@ func Empty(project string) *Desired {
 // MakePlan diffs desired against the actual state of each hypervisor (keyed
 // by hypervisor name). It is a pure function. Objects the project does not
 // own are only ever no-ops.
-func MakePlan(d *Desired, actual map[string]*Inventory) *Plan {
+func MakePlan(d *Desired, actual map[string]*Inventory, opts PlanOptions) *Plan {
 	cfg := d.Config
 	p := &Plan{Project: cfg.Project}
 	add := func(c Change) { p.Changes = append(p.Changes, c) }
+	replace := hostSet(opts.Replace)
 
 	hvNames := make([]string, 0, len(actual))
 	for n := range actual {
@@ -193,13 +214,38 @@ func MakePlan(d *Desired, actual map[string]*Inventory) *Plan {
 			}
 			name := DomainName(cfg.Project, h.Spec.Name)
 			wantDomains[name] = true
-			add(planHost(cfg.Project, hv, h, inv))
+			c := planHost(cfg.Project, hv, h, inv)
+			if replace[h.Spec.Name] && (c.Action == NoOp || c.Action == Update) {
+				c.Action, c.Reasons = Replace, []string{"replacement requested with -replace"}
+			}
+			add(c)
 		}
 
 		// What the project owns here but no longer wants.
 		for _, ds := range inv.Domains {
 			if !wantDomains[ds.Name] {
 				add(Change{Kind: KindHost, Name: ds.Meta.Host, Hypervisor: hv, Action: Delete, Reasons: []string{"not in the configuration"}})
+			}
+		}
+		// A protected host may be neither replaced nor deleted. For a host in
+		// the configuration its protect setting decides; for one dropped from
+		// it, the protection recorded in its domain does.
+		protected := map[string]bool{}
+		for _, h := range d.Hosts {
+			protected[h.Spec.Name] = h.Spec.Protect
+		}
+		for _, c := range p.Changes {
+			if c.Kind != KindHost || c.Hypervisor != hv || (c.Action != Replace && c.Action != Delete) {
+				continue
+			}
+			prot, inConfig := protected[c.Name]
+			if !inConfig {
+				ds, _ := findDomain(inv, DomainName(cfg.Project, c.Name))
+				prot = ds.Meta.Protect
+			}
+			if prot {
+				p.Refused = append(p.Refused, fmt.Sprintf("host %q is protected (protect = true) and would be %sd (%s); set protect = false and apply that first",
+					c.Name, map[Action]string{Replace: "replace", Delete: "delete"}[c.Action], strings.Join(c.Reasons, "; ")))
 			}
 		}
 		for _, vs := range inv.Volumes {
@@ -219,7 +265,30 @@ func MakePlan(d *Desired, actual map[string]*Inventory) *Plan {
 			}
 		}
 	}
+	if len(opts.Target) > 0 {
+		p.target(d, hostSet(opts.Target))
+	}
 	return p
+}
+
+// target keeps only the targeted hosts' changes and the pools, networks and
+// images those hosts use.
+func (p *Plan) target(d *Desired, hosts map[string]bool) {
+	need := map[string]bool{}
+	for _, h := range d.Hosts {
+		if hosts[h.Spec.Name] {
+			need[KindPool+"/"+h.Spec.Pool] = true
+			need[KindNetwork+"/"+h.Spec.Network] = true
+			need[KindImage+"/"+h.Spec.Image] = true
+		}
+	}
+	var kept []Change
+	for _, c := range p.Changes {
+		if (c.Kind == KindHost && hosts[c.Name]) || need[c.Kind+"/"+c.Name] {
+			kept = append(kept, c)
+		}
+	}
+	p.Changes = kept
 }
 
 func existsReason(owned bool) string {
@@ -251,6 +320,13 @@ func planHost(project, hv string, h DesiredHost, inv *Inventory) Change {
 		c.Action, c.Reasons = Replace, []string{"domain is " + ds.State}
 	default:
 		c.Action, c.Reasons = NoOp, []string{"running, matches the configuration"}
+	}
+	if ds.Meta.Protect != h.Meta.Protect && c.Action != Replace {
+		r := fmt.Sprintf("protect: %t → %t (metadata only)", ds.Meta.Protect, h.Meta.Protect)
+		if c.Action == NoOp {
+			c.Action, c.Reasons = Update, nil
+		}
+		c.Reasons = append(c.Reasons, r)
 	}
 	return c
 }

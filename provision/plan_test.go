@@ -155,7 +155,7 @@ func TestPlan(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p := MakePlan(tc.desired, map[string]*Inventory{"hv": tc.actual()})
+			p := MakePlan(tc.desired, map[string]*Inventory{"hv": tc.actual()}, PlanOptions{})
 			got := summary(p)
 			if tc.none {
 				if p.HasChanges() {
@@ -205,5 +205,49 @@ func TestNamesAreStableAndShort(t *testing.T) {
 	}
 	if NetworkBridge("p", "n") == NetworkBridge("q", "n") {
 		t.Error("two projects share a bridge name")
+	}
+}
+
+func TestReplaceAndTarget(t *testing.T) {
+	d := prepare(t, testConfig("web", "db"))
+	inv := applied(d)
+	p := MakePlan(d, map[string]*Inventory{"hv": inv}, PlanOptions{Replace: []string{"host.db"}})
+	if got := summary(p); got != "replace host.db: replacement requested with -replace\n" {
+		t.Errorf("-replace host.db:\n%s", got)
+	}
+	p = MakePlan(d, map[string]*Inventory{"hv": {}}, PlanOptions{Target: []string{"web"}})
+	got := summary(p)
+	if strings.Contains(got, "host.db") || !strings.Contains(got, "create host.web") || !strings.Contains(got, "create pool.pool") {
+		t.Errorf("-target web:\n%s", got)
+	}
+}
+
+func TestProtect(t *testing.T) {
+	c := testConfig("web")
+	c.Hosts[0].Protect = true
+	d := prepare(t, c)
+	inv := applied(d)
+
+	// A change that needs a replace is refused while protected.
+	c2 := testConfig("web")
+	c2.Hosts[0].Protect, c2.Hosts[0].Memory = true, 2*spec.GiB
+	p := MakePlan(prepare(t, c2), map[string]*Inventory{"hv": inv}, PlanOptions{})
+	if len(p.Refused) != 1 || !strings.Contains(p.Refused[0], `host "web" is protected`) {
+		t.Errorf("refused = %v", p.Refused)
+	}
+	// So is destroy, from the protection recorded in the domain.
+	p = MakePlan(Empty("proj"), map[string]*Inventory{"hv": inv}, PlanOptions{})
+	if len(p.Refused) != 1 || !strings.Contains(p.Refused[0], "would be deleted") {
+		t.Errorf("destroy refused = %v", p.Refused)
+	}
+	// Lifting protection is an in-place metadata update, then the replace is allowed.
+	p = MakePlan(prepare(t, testConfig("web")), map[string]*Inventory{"hv": inv}, PlanOptions{})
+	if got := summary(p); got != "update host.web: protect: true → false (metadata only)\n" || len(p.Refused) != 0 {
+		t.Errorf("unprotect:\n%s%v", got, p.Refused)
+	}
+	c3 := testConfig("web")
+	c3.Hosts[0].Memory = 2 * spec.GiB
+	if p := MakePlan(prepare(t, c3), map[string]*Inventory{"hv": inv}, PlanOptions{}); len(p.Refused) != 0 {
+		t.Errorf("protect = false in the configuration still refused: %v", p.Refused)
 	}
 }

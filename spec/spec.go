@@ -87,6 +87,7 @@ type Host struct {
 	Disk       Size
 	SSH        SSH
 	Docker     Docker
+	Protect    bool // refuse destroy and replace
 
 	// Filled by Resolve.
 	MAC string

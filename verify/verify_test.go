@@ -290,3 +290,26 @@ func TestHostKVM(t *testing.T) {
 		t.Errorf("waived TCG: %+v", o)
 	}
 }
+
+// TestEveryCheckCanFail breaks each check's source in turn (the command
+// failed, or printed nothing useful) and requires that check to fail: no
+// judge passes whatever it is given.
+func TestEveryCheckCanFail(t *testing.T) {
+	broken := []Output{{Code: 1, Text: "sh: 1: command not found"}, {Text: ""}, {Text: "garbage"}}
+	for _, c := range All() {
+		failed := false
+		for _, b := range broken {
+			if c.Judge(b, expect()) != "" {
+				failed = true
+			}
+		}
+		if c.Source == "containers" || c.Source == "files" || c.Source == "docker-group" {
+			// These judge what is present: no container, file or member is a
+			// pass; their failing outputs are in the mutation tests.
+			continue
+		}
+		if !failed {
+			t.Errorf("%s passes even when its source %q is broken", c.ID, c.Source)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 type applyFlags struct {
 	configFlags
+	selectFlags
 	autoApprove     bool
 	json            bool
 	keepOnFailure   bool
@@ -35,11 +36,12 @@ func runApply(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("apply", "[DIR]")
 	f.register(fs)
 	fs.BoolVar(&f.keepOnFailure, "keep-on-failure", false, "keep a host that failed to come up, for inspection")
+	f.selectFlags.register(fs)
 	fs.DurationVar(&f.bootTimeout, "boot-timeout", 10*time.Minute, "how long each wait (address, SSH, cloud-init) may take")
 	if err := f.parse(fs, args); err != nil {
 		return err
 	}
-	s, plan, d, err := a.makePlan(ctx, &f.configFlags, false)
+	s, plan, d, err := a.makePlan(ctx, &f.configFlags, false, f.options())
 	if err != nil {
 		return err
 	}
@@ -54,6 +56,9 @@ func runApply(ctx context.Context, a *app, args []string) error {
 func (a *app) execute(ctx context.Context, f *applyFlags, s *session, plan *provision.Plan, d *provision.Desired, question string) error {
 	if !f.json {
 		renderPlan(a.stdout, plan)
+	}
+	if len(plan.Refused) > 0 {
+		return fmt.Errorf("nothing was changed: the plan holds %d refused change(s)", len(plan.Refused))
 	}
 	if !plan.HasChanges() {
 		if f.json {

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"time"
+
+	"github.com/fjord-dev/fjord/provision"
 )
 
 func runDestroy(ctx context.Context, a *app, args []string) error {
@@ -13,7 +15,7 @@ func runDestroy(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	f.bootTimeout = time.Minute
-	s, plan, d, err := a.makePlan(ctx, &f.configFlags, true)
+	s, plan, d, err := a.makePlan(ctx, &f.configFlags, true, provision.PlanOptions{})
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -16,20 +17,41 @@ type planFlags struct {
 	detailedExitCode bool
 }
 
+// selectFlags narrow or force a plan: -target and -replace, repeatable.
+type selectFlags struct {
+	target  multi
+	replace multi
+}
+
+func (s *selectFlags) register(fs *flag.FlagSet) {
+	fs.Var(&s.target, "target", "limit the plan to host.NAME and what it needs (repeatable)")
+	fs.Var(&s.replace, "replace", "replace host.NAME even if unchanged (repeatable)")
+}
+
+func (s *selectFlags) options() provision.PlanOptions {
+	return provision.PlanOptions{Target: s.target, Replace: s.replace}
+}
+
 func runPlan(ctx context.Context, a *app, args []string) error {
 	var f planFlags
+	var sel selectFlags
 	fs := a.newFlags("plan", "[DIR]")
 	f.register(fs)
+	sel.register(fs)
 	fs.BoolVar(&f.json, "json", false, "print the plan as JSON")
 	fs.BoolVar(&f.detailedExitCode, "detailed-exitcode", false, "exit 2 when the plan has changes, 0 when it has none")
 	if err := f.parse(fs, args); err != nil {
 		return err
 	}
-	s, plan, _, err := a.makePlan(ctx, &f.configFlags, false)
+	s, plan, _, err := a.makePlan(ctx, &f.configFlags, false, sel.options())
 	if err != nil {
 		return err
 	}
 	defer s.close()
+	if len(plan.Refused) > 0 {
+		renderPlan(a.stdout, plan)
+		return errSilent
+	}
 	if f.json {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
@@ -47,7 +69,7 @@ func runPlan(ctx context.Context, a *app, args []string) error {
 
 // makePlan loads, checks, connects and plans. destroy plans the removal of
 // everything the project owns instead.
-func (a *app) makePlan(ctx context.Context, c *configFlags, destroy bool) (*session, *provision.Plan, *provision.Desired, error) {
+func (a *app) makePlan(ctx context.Context, c *configFlags, destroy bool, popts provision.PlanOptions) (*session, *provision.Plan, *provision.Desired, error) {
 	cfg, err := a.load(c)
 	if err != nil {
 		return nil, nil, nil, err
@@ -69,7 +91,7 @@ func (a *app) makePlan(ctx context.Context, c *configFlags, destroy bool) (*sess
 			return nil, nil, nil, err
 		}
 	}
-	return s, provision.MakePlan(d, s.invs), d, nil
+	return s, provision.MakePlan(d, s.invs, popts), d, nil
 }
 
 var actionSymbols = map[provision.Action]string{
@@ -91,6 +113,9 @@ func renderPlan(w io.Writer, p *provision.Plan) {
 			continue
 		}
 		fmt.Fprintf(w, "%s%-28s %-8s %s\n", actionSymbols[c.Action], c.Kind+"."+c.Name, c.Action, strings.Join(c.Reasons, "; "))
+	}
+	for _, r := range p.Refused {
+		fmt.Fprintf(w, "\nRefused: %s\n", r)
 	}
 	if !p.HasChanges() {
 		fmt.Fprintf(w, "No changes. %d object(s) match the configuration.\n", len(same))

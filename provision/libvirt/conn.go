@@ -781,3 +781,24 @@ func findDisk(d *libvirt.Domain, dev string, flags libvirt.DomainXMLFlags) (stri
 	}
 	return "", nil
 }
+
+// SetMeta replaces the domain's fjord metadata element.
+func (c *Conn) SetMeta(ctx context.Context, name string, m provision.HostMeta) error {
+	d, err := c.c.LookupDomainByName(name)
+	if err != nil {
+		return fmt.Errorf("domain %q: %w", name, translate(err))
+	}
+	defer d.Free()
+	x, err := provision.MarshalMeta(m)
+	if err != nil {
+		return err
+	}
+	flags := libvirt.DOMAIN_AFFECT_CONFIG
+	if active, _ := d.IsActive(); active {
+		flags |= libvirt.DOMAIN_AFFECT_LIVE
+	}
+	if err := d.SetMetadata(libvirt.DOMAIN_METADATA_ELEMENT, x, "fjord", provision.MetadataNamespace, flags); err != nil {
+		return fmt.Errorf("update metadata of %q: %w", name, translate(err))
+	}
+	return nil
+}
