@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -21,6 +22,7 @@ type applyFlags struct {
 	parallelism     int
 	bootTimeout     time.Duration
 	shutdownTimeout time.Duration
+	lockTimeout     time.Duration
 }
 
 func (f *applyFlags) register(fs *flag.FlagSet) {
@@ -29,6 +31,7 @@ func (f *applyFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.json, "json", false, "print progress events and the result as JSON lines")
 	fs.IntVar(&f.parallelism, "parallelism", 4, "hosts worked on at once per hypervisor")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 60*time.Second, "how long a guest may take to power off (ACPI) before it is forced off")
+	fs.DurationVar(&f.lockTimeout, "lock-timeout", 0, "how long to wait for another fjord working on the same project")
 }
 
 func runApply(ctx context.Context, a *app, args []string) error {
@@ -70,6 +73,19 @@ func (a *app) execute(ctx context.Context, f *applyFlags, s *session, plan *prov
 		if err := a.confirm(question); err != nil {
 			return err
 		}
+	}
+	lock, err := lockProject(ctx, a.getenv, plan.Project, question, f.lockTimeout)
+	if err != nil {
+		return err
+	}
+	defer lock.release()
+	// Another fjord may have changed the project while this one waited or
+	// asked: apply only the plan that was shown.
+	if err := s.refresh(ctx); err != nil {
+		return err
+	}
+	if now := provision.MakePlan(d, s.invs, f.options()); !samePlan(now, plan) {
+		return errors.New("libvirt changed since the plan was shown (another fjord or a person acted on the project); nothing was changed: run the command again")
 	}
 	cache, _ := os.UserCacheDir()
 	opts := provision.Options{
@@ -138,4 +154,11 @@ func (a *app) renderResult(res *provision.Result, took time.Duration) {
 		}
 	}
 	fmt.Fprintf(a.stdout, "\nApply finished in %s.\n", took.Round(time.Second))
+}
+
+// samePlan compares the changes of two plans.
+func samePlan(a, b *provision.Plan) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
 }

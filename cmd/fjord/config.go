@@ -78,6 +78,18 @@ func (s *session) close() {
 	}
 }
 
+// refresh reads every hypervisor's inventory again.
+func (s *session) refresh(ctx context.Context) error {
+	for name, hv := range s.hvs {
+		inv, err := hv.Inventory(ctx, s.cfg.Project)
+		if err != nil {
+			return fmt.Errorf("hypervisor %q: %w", name, err)
+		}
+		s.invs[name] = inv
+	}
+	return nil
+}
+
 // open connects to every hypervisor and reads its inventory. Each
 // connection failure names the hypervisor block.
 func (a *app) open(ctx context.Context, cfg *spec.Config) (*session, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fjord-dev/fjord/provision"
 	"github.com/fjord-dev/fjord/provision/libvirt"
@@ -130,4 +131,23 @@ func TestUnknownCommand(t *testing.T) {
 	if code := a.run(context.Background(), []string{"frobnicate"}); code != exitError || !strings.Contains(errb.String(), `unknown command "frobnicate"`) {
 		t.Errorf("exit %d: %s", code, errb)
 	}
+}
+
+func TestProjectLockNamesItsHolder(t *testing.T) {
+	state := t.TempDir()
+	getenv := func(string) string { return state } // XDG_STATE_HOME
+	l, err := lockProject(context.Background(), getenv, "p", "apply", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = lockProject(context.Background(), getenv, "p", "destroy", 300*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "locked by fjord apply, pid") {
+		t.Fatalf("second lock = %v", err)
+	}
+	l.release()
+	l2, err := lockProject(context.Background(), getenv, "p", "destroy", 0)
+	if err != nil {
+		t.Fatalf("lock after release: %v", err)
+	}
+	l2.release()
 }
