@@ -110,6 +110,7 @@ const (
 	AuditRulesPath     = "/etc/audit/rules.d/fjord-docker.rules"
 	NetworksPath       = "/etc/fjord/docker-networks"
 	setupScriptPath    = "/usr/local/sbin/fjord-setup"
+	DockerWrapperPath  = "/usr/local/bin/docker"
 )
 
 // DataDiskSerial is the virtio serial of the disk for /var/lib/docker; the
@@ -187,6 +188,7 @@ func Render(in Input) (*Seed, error) {
 			{Path: AuditRulesPath, Owner: "root:root", Permissions: "0640", Content: string(templates.Must("audit.rules"))},
 			{Path: NetworksPath, Owner: "root:root", Permissions: "0644", Content: networksFile(in.Docker.Networks)},
 			{Path: setupScriptPath, Owner: "root:root", Permissions: "0755", Content: string(templates.Must("setup.sh"))},
+			{Path: DockerWrapperPath, Owner: "root:root", Permissions: "0755", Content: string(templates.Must("docker-wrapper.sh"))},
 		},
 		RunCmd: [][]string{{setupScriptPath}},
 	}

@@ -362,6 +362,20 @@ func TestLifecycle(t *testing.T) {
 		if r.code != 0 || strings.TrimSpace(r.out) != "admin" {
 			t.Errorf("fjord ssh node -- id -un: exit %d, %q %s", r.code, r.out, r.err)
 		}
+		// apply published the host to OpenSSH (~/.ssh/fjord, included from
+		// ~/.ssh/config) and to Docker as a context over ssh://.
+		alias, err := exec.Command("ip", "netns", "exec", netns, "ssh", "-o", "BatchMode=yes", project+"-node", "id", "-un").CombinedOutput()
+		if err != nil || strings.TrimSpace(string(alias)) != "admin" {
+			t.Errorf("ssh e2e-node id -un: %v %s", err, alias)
+		}
+		if _, err := exec.LookPath("docker"); err == nil {
+			out, err := exec.Command("ip", "netns", "exec", netns, "docker", "--context", project+"-node", "info", "--format", "{{json .SecurityOptions}}").CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "name=userns") {
+				t.Errorf("docker --context %s-node info: %v\n%s", project, err, out)
+			}
+		} else {
+			t.Log("no docker CLI on this machine: the Docker context is not exercised")
+		}
 		// The same client with a different pinned key must refuse the host.
 		other, _ := sshx.NewHostKey()
 		os.WriteFile(kh, []byte(node.Address+" "+other.Public+"\n"), 0o600)
@@ -388,6 +402,11 @@ func TestLifecycle(t *testing.T) {
 	}
 	after := ownedObjects(t)
 	t.Logf("owned libvirt objects after destroy: %v", after)
+	if _, err := exec.LookPath("docker"); err == nil {
+		if exec.Command("docker", "context", "inspect", project+"-node").Run() == nil {
+			t.Error("destroy left the Docker context")
+		}
+	}
 	if len(after) != 0 {
 		t.Errorf("destroy left %v", after)
 	}

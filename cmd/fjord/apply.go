@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"flag"
 	"fmt"
 	"os"
@@ -23,6 +24,7 @@ type applyFlags struct {
 	bootTimeout     time.Duration
 	shutdownTimeout time.Duration
 	lockTimeout     time.Duration
+	destroy         bool // the plan removes the project
 }
 
 func (f *applyFlags) register(fs *flag.FlagSet) {
@@ -99,6 +101,17 @@ func (a *app) execute(ctx context.Context, f *applyFlags, s *session, plan *prov
 	}
 	start := time.Now()
 	res, err := provision.Apply(ctx, plan, d, s.hvs, opts)
+	info := a.stdout
+	if f.json {
+		info = io.Discard
+	}
+	defer func() {
+		if f.destroy {
+			a.withdrawAccess(ctx, s)
+		} else {
+			a.publishAccess(ctx, s, info)
+		}
+	}()
 	if f.json {
 		out := map[string]any{"result": res, "seconds": time.Since(start).Seconds()}
 		if err != nil {

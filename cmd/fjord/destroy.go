@@ -15,6 +15,7 @@ func runDestroy(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	f.bootTimeout = time.Minute
+	f.destroy = true
 	s, plan, d, err := a.makePlan(ctx, &f.configFlags, true, provision.PlanOptions{})
 	if err != nil {
 		return err

@@ -34,8 +34,12 @@ func (a *app) pinnedHosts(ctx context.Context, c *configFlags) ([]pinnedHost, *s
 		return nil, nil, err
 	}
 	defer s.close()
+	return s.pinnedHosts(ctx), cfg, nil
+}
+
+func (s *session) pinnedHosts(ctx context.Context) []pinnedHost {
 	var out []pinnedHost
-	for _, h := range cfg.Hosts {
+	for _, h := range s.cfg.Hosts {
 		for _, d := range s.invs[h.Hypervisor].Domains {
 			if d.Meta.Host != h.Name || d.Meta.HostKey == "" {
 				continue
@@ -44,10 +48,11 @@ func (a *app) pinnedHosts(ctx context.Context, c *configFlags) ([]pinnedHost, *s
 			if st, err := s.hvs[h.Hypervisor].DomainStatus(ctx, d.Name); err == nil && len(st.Addresses) > 0 {
 				addr = st.Addresses[0]
 			}
-			out = append(out, pinnedHost{alias: provision.DomainName(cfg.Project, h.Name), host: h, address: addr, hostKey: d.Meta.HostKey})
+			out = append(out, pinnedHost{alias: provision.DomainName(s.cfg.Project, h.Name), host: h, address: addr, hostKey: d.Meta.HostKey})
 		}
 	}
-	return out, cfg, nil
+	sort.Slice(out, func(i, j int) bool { return out[i].alias < out[j].alias })
+	return out
 }
 
 // knownHostsPath is where fjord keeps the pinned keys of a project for
@@ -104,13 +109,20 @@ func runSSHConfig(ctx context.Context, a *app, args []string) error {
 	if err := writeKnownHosts(kh, hosts); err != nil {
 		return fmt.Errorf("write %s: %w", kh, err)
 	}
-	sort.Slice(hosts, func(i, j int) bool { return hosts[i].alias < hosts[j].alias })
-	fmt.Fprintf(a.stdout, "# fjord project %s: host keys pinned by fjord, in %s\n", cfg.Project, kh)
-	for _, h := range hosts {
-		fmt.Fprintf(a.stdout, "\nHost %s\n  HostName %s\n  User %s\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n  HostKeyAlias %s\n",
-			h.alias, h.address, h.host.SSH.User, h.host.SSH.PrivateKeyFile, kh, h.alias)
-	}
+	fmt.Fprint(a.stdout, sshConfigText(cfg.Project, kh, hosts))
 	return nil
+}
+
+// sshConfigText is an OpenSSH config with one Host block per host, named
+// PROJECT-HOST, that trusts only the pinned key.
+func sshConfigText(project, knownHosts string, hosts []pinnedHost) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# fjord project %s: host keys pinned by fjord, in %s\n", project, knownHosts)
+	for _, h := range hosts {
+		fmt.Fprintf(&b, "\nHost %s\n  HostName %s\n  User %s\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n  HostKeyAlias %s\n",
+			h.alias, h.address, h.host.SSH.User, h.host.SSH.PrivateKeyFile, knownHosts, h.alias)
+	}
+	return b.String()
 }
 
 func runSSH(ctx context.Context, a *app, args []string) error {
