@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fjord-dev/fjord/provision"
@@ -24,7 +25,8 @@ type applyFlags struct {
 	bootTimeout     time.Duration
 	shutdownTimeout time.Duration
 	lockTimeout     time.Duration
-	destroy         bool // the plan removes the project
+	destroy         bool                  // the plan removes the project
+	planOptions     provision.PlanOptions // what the plan was made with
 }
 
 func (f *applyFlags) register(fs *flag.FlagSet) {
@@ -46,14 +48,33 @@ func runApply(ctx context.Context, a *app, args []string) error {
 	if err := f.parse(fs, args); err != nil {
 		return err
 	}
-	s, plan, d, err := a.makePlan(ctx, &f.configFlags, false, f.options())
+	opts := f.options()
+	var saved *savedPlan
+	if st, err := os.Stat(f.dir); err == nil && st.Mode().IsRegular() {
+		// apply FILE: exactly the saved plan, read the way it was made.
+		if saved, err = readSavedPlan(f.dir); err != nil {
+			return err
+		}
+		f.configFlags = configFlags{dir: saved.Dir, vars: saved.Vars, varFiles: saved.VarFiles}
+		opts, f.autoApprove = saved.Options, true
+	}
+	s, plan, d, err := a.makePlan(ctx, &f.configFlags, false, opts)
 	if err != nil {
 		return err
 	}
 	defer s.close()
+	if saved != nil {
+		if desiredDigest(d) != saved.Desired {
+			return errors.New("the configuration changed since the plan was saved; nothing was changed: plan again")
+		}
+		if moved := planDrift(saved.Plan, plan); len(moved) > 0 {
+			return fmt.Errorf("libvirt changed since the plan was saved; nothing was changed:\n  %s", strings.Join(moved, "\n  "))
+		}
+	}
 	if err := checkKeys(s.cfg); err != nil {
 		return err
 	}
+	f.planOptions = opts
 	return a.execute(ctx, &f, s, plan, d, "apply these changes")
 }
 
@@ -86,7 +107,7 @@ func (a *app) execute(ctx context.Context, f *applyFlags, s *session, plan *prov
 	if err := s.refresh(ctx); err != nil {
 		return err
 	}
-	if now := provision.MakePlan(d, s.invs, f.options()); !samePlan(now, plan) {
+	if now := provision.MakePlan(d, s.invs, f.planOptions); !samePlan(now, plan) {
 		return errors.New("libvirt changed since the plan was shown (another fjord or a person acted on the project); nothing was changed: run the command again")
 	}
 	cache, _ := os.UserCacheDir()

@@ -15,6 +15,7 @@ type planFlags struct {
 	configFlags
 	json             bool
 	detailedExitCode bool
+	out              string
 }
 
 // selectFlags narrow or force a plan: -target and -replace, repeatable.
@@ -40,10 +41,11 @@ func runPlan(ctx context.Context, a *app, args []string) error {
 	sel.register(fs)
 	fs.BoolVar(&f.json, "json", false, "print the plan as JSON")
 	fs.BoolVar(&f.detailedExitCode, "detailed-exitcode", false, "exit 2 when the plan has changes, 0 when it has none")
+	fs.StringVar(&f.out, "out", "", "save the plan to this file for fjord apply FILE")
 	if err := f.parse(fs, args); err != nil {
 		return err
 	}
-	s, plan, _, err := a.makePlan(ctx, &f.configFlags, false, sel.options())
+	s, plan, d, err := a.makePlan(ctx, &f.configFlags, false, sel.options())
 	if err != nil {
 		return err
 	}
@@ -60,6 +62,14 @@ func runPlan(ctx context.Context, a *app, args []string) error {
 		}
 	} else {
 		renderPlan(a.stdout, plan)
+	}
+	if f.out != "" {
+		if err := writeSavedPlan(f.out, &f.configFlags, sel.options(), d, plan); err != nil {
+			return err
+		}
+		if !f.json {
+			fmt.Fprintf(a.stdout, "\nSaved the plan to %s: fjord apply %s makes exactly these changes.\n", f.out, f.out)
+		}
 	}
 	if f.detailedExitCode && plan.HasChanges() {
 		return exitCodeError{exitChanges}

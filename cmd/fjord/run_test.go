@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -150,4 +152,45 @@ func TestProjectLockNamesItsHolder(t *testing.T) {
 		t.Fatalf("lock after release: %v", err)
 	}
 	l2.release()
+}
+
+func TestSavedPlanRefusedWhenTheConfigurationChanged(t *testing.T) {
+	dir := t.TempDir()
+	src, _ := os.ReadFile("testdata/testdriver/main.hcl")
+	os.WriteFile(filepath.Join(dir, "main.hcl"), src, 0o644)
+	planFile := filepath.Join(t.TempDir(), "plan.json")
+
+	a, out, errb := testApp("")
+	if code := a.run(context.Background(), []string{"plan", "-out", planFile, dir}); code != exitOK {
+		t.Fatalf("plan -out: exit %d\n%s%s", code, out, errb)
+	}
+	if st, err := os.Stat(planFile); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("saved plan: %v %v (must be private: it may hold -var values)", st, err)
+	}
+	os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(strings.Replace(string(src), `count   = 2`, `count   = 3`, 1)), 0o644)
+	a, out, errb = testApp("")
+	code := a.run(context.Background(), []string{"apply", planFile})
+	if code != exitError || !strings.Contains(errb.String(), "the configuration changed since the plan was saved") {
+		t.Fatalf("apply of a stale plan: exit %d\n%s%s", code, out, errb)
+	}
+}
+
+func TestPlanDriftNamesWhatMoved(t *testing.T) {
+	saved := &provision.Plan{Changes: []provision.Change{
+		{Kind: "host", Name: "web", Hypervisor: "hv", Action: provision.Create, Reasons: []string{"no domain p-web"}},
+		{Kind: "pool", Name: "p", Hypervisor: "hv", Action: provision.Create},
+	}}
+	now := &provision.Plan{Changes: []provision.Change{
+		{Kind: "host", Name: "web", Hypervisor: "hv", Action: provision.NoOp, Reasons: []string{"running"}},
+		{Kind: "network", Name: "n", Hypervisor: "hv", Action: provision.Create},
+	}}
+	got := strings.Join(planDrift(saved, now), "\n")
+	for _, want := range []string{"host.web: saved create (no domain p-web), now no-op (running)", "pool.p: saved create, now nothing to do", "network.n: not in the saved plan, now create"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("drift lacks %q:\n%s", want, got)
+		}
+	}
+	if len(planDrift(saved, saved)) != 0 {
+		t.Error("a plan drifted from itself")
+	}
 }

@@ -36,6 +36,7 @@ func runVerify(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if f.list {
+		fmt.Fprintf(a.stdout, "%-40s %-28s %-6s %s\n", verify.HostKVMID, "fjord isolation", verify.High, "QEMU runs the guest under KVM (QMP query-kvm)")
 		for _, c := range append(verify.All(), verify.CanaryChecks()...) {
 			fmt.Fprintf(a.stdout, "%-40s %-28s %-6s %s\n", c.ID, c.Reference, c.Severity, c.Title)
 		}

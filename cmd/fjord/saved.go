@@ -1,0 +1,116 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/fjord-dev/fjord/provision"
+)
+
+// savedPlan is what plan -out writes and apply FILE executes. It records how
+// the configuration was read, a digest of the desired state, and the plan.
+// It may hold -var values, so it is written readable by its owner only.
+type savedPlan struct {
+	Format   int                   `json:"format"`
+	Dir      string                `json:"dir"`
+	Vars     []string              `json:"vars,omitempty"`
+	VarFiles []string              `json:"var_files,omitempty"`
+	Options  provision.PlanOptions `json:"options"`
+	Desired  string                `json:"desired_sha256"`
+	Plan     *provision.Plan       `json:"plan"`
+}
+
+const savedPlanFormat = 1
+
+// desiredDigest fingerprints the prepared desired state.
+func desiredDigest(d *provision.Desired) string {
+	b, _ := json.Marshal(struct {
+		Config any
+		Hosts  []provision.HostMeta
+	}{d.Config, metas(d)})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func metas(d *provision.Desired) []provision.HostMeta {
+	out := make([]provision.HostMeta, len(d.Hosts))
+	for i, h := range d.Hosts {
+		out[i] = h.Meta
+	}
+	return out
+}
+
+func writeSavedPlan(path string, c *configFlags, opts provision.PlanOptions, d *provision.Desired, p *provision.Plan) error {
+	dir, err := filepath.Abs(c.dir)
+	if err != nil {
+		return err
+	}
+	var files []string
+	for _, f := range c.varFiles {
+		af, err := filepath.Abs(f)
+		if err != nil {
+			return err
+		}
+		files = append(files, af)
+	}
+	b, err := json.MarshalIndent(savedPlan{Format: savedPlanFormat, Dir: dir, Vars: c.vars, VarFiles: files,
+		Options: opts, Desired: desiredDigest(d), Plan: p}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("save plan: %w", err)
+	}
+	return nil
+}
+
+func readSavedPlan(path string) (*savedPlan, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read saved plan: %w", err)
+	}
+	var sp savedPlan
+	if err := json.Unmarshal(b, &sp); err != nil || sp.Plan == nil {
+		return nil, fmt.Errorf("%s is not a plan saved by fjord plan -out", path)
+	}
+	if sp.Format != savedPlanFormat {
+		return nil, fmt.Errorf("%s was saved by another fjord version (format %d, this fjord reads %d); plan again", path, sp.Format, savedPlanFormat)
+	}
+	return &sp, nil
+}
+
+// planDrift lists the changes that differ between the saved and the
+// current plan, as "host.web: saved create, now no-op".
+func planDrift(saved, now *provision.Plan) []string {
+	key := func(c provision.Change) string { return c.Hypervisor + "/" + c.Kind + "." + c.Name }
+	was, is := map[string]provision.Change{}, map[string]provision.Change{}
+	for _, c := range saved.Changes {
+		was[key(c)] = c
+	}
+	for _, c := range now.Changes {
+		is[key(c)] = c
+	}
+	var out []string
+	for k, c := range was {
+		n, ok := is[k]
+		switch {
+		case !ok:
+			out = append(out, fmt.Sprintf("%s.%s: saved %s, now nothing to do", c.Kind, c.Name, c.Action))
+		case n.Action != c.Action || strings.Join(n.Reasons, ";") != strings.Join(c.Reasons, ";"):
+			out = append(out, fmt.Sprintf("%s.%s: saved %s (%s), now %s (%s)", c.Kind, c.Name, c.Action, strings.Join(c.Reasons, "; "), n.Action, strings.Join(n.Reasons, "; ")))
+		}
+	}
+	for k, n := range is {
+		if _, ok := was[k]; !ok {
+			out = append(out, fmt.Sprintf("%s.%s: not in the saved plan, now %s", n.Kind, n.Name, n.Action))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
