@@ -385,6 +385,20 @@ func TestLifecycle(t *testing.T) {
 		}
 	})
 
+	t.Run("rebuild keeps the identity and replaces the disk", func(t *testing.T) {
+		guest.run(t, "sudo touch /var/tmp/before-rebuild")
+		t0 := time.Now()
+		r := fjord(ctx, "rebuild", "-auto-approve", "-dir", h.config, "-var-file", h.varFile, "node")
+		t.Logf("rebuild wall time %.1fs", time.Since(t0).Seconds())
+		if r.code != 0 {
+			t.Fatalf("rebuild: exit %d\n%s%s", r.code, r.out, r.err)
+		}
+		// The known_hosts written before the rebuild still matches: same key, same address.
+		if out := guest.run(t, "test -e /var/tmp/before-rebuild && echo kept || echo fresh"); strings.TrimSpace(out) != "fresh" {
+			t.Errorf("the root disk survived the rebuild: %s", out)
+		}
+	})
+
 	r = fjord(ctx, append([]string{"plan", "-detailed-exitcode"}, cfg...)...)
 	if r.code != 0 || !strings.Contains(r.out, "No changes") {
 		t.Errorf("plan after apply: exit %d, want 0 and no changes\n%s%s", r.code, r.out, r.err)

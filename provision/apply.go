@@ -46,8 +46,11 @@ type Options struct {
 	PollInterval    time.Duration // default 2s
 	KeepOnFailure   bool          // leave a failed host's objects for inspection
 	ImageCache      string        // where images given by url are downloaded
-	Dial            Dialer        // default DialSSH
-	OnEvent         func(Event)
+	// HostKeys are host keys to reuse instead of generating new ones, by
+	// host name: a rebuild keeps the host's identity.
+	HostKeys map[string]sshx.KeyPair
+	Dial     Dialer // default DialSSH
+	OnEvent  func(Event)
 }
 
 // HostResult is what Apply learned about one host it created or started.
@@ -421,9 +424,12 @@ func (a *applier) create(ctx context.Context, hv Hypervisor, hvName string, h De
 		}
 	}
 	err = timed("seed", func() error {
-		kp, err := sshx.NewHostKey()
-		if err != nil {
-			return err
+		kp, keep := a.opts.HostKeys[h.Spec.Name]
+		if !keep {
+			var err error
+			if kp, err = sshx.NewHostKey(); err != nil {
+				return err
+			}
 		}
 		in := SeedInput(cfg.Project, h.Spec)
 		in.HostKey = cloudinit.HostKey{PrivatePEM: kp.PrivatePEM, Public: kp.Public}

@@ -152,3 +152,14 @@ func TestRunHonoursContext(t *testing.T) {
 		t.Fatalf("err = %v, want deadline exceeded", err)
 	}
 }
+
+func TestParseHostKeyDerivesThePublicHalf(t *testing.T) {
+	kp, _ := NewHostKey()
+	got, err := ParseHostKey([]byte(kp.PrivatePEM))
+	if err != nil || got.Public != kp.Public {
+		t.Fatalf("ParseHostKey = %+v, %v; want public %s", got, err, kp.Public)
+	}
+	if _, err := ParseHostKey([]byte("not a key")); err == nil {
+		t.Error("garbage parsed as a key")
+	}
+}

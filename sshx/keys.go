@@ -47,3 +47,15 @@ func Fingerprint(authorizedKey string) string {
 	}
 	return ssh.FingerprintSHA256(k)
 }
+
+// ParseHostKey reads an OpenSSH private host key and derives its public half.
+func ParseHostKey(privatePEM []byte) (KeyPair, error) {
+	signer, err := ssh.ParsePrivateKey(privatePEM)
+	if err != nil {
+		return KeyPair{}, fmt.Errorf("parse host key: %w", err)
+	}
+	return KeyPair{
+		PrivatePEM: string(privatePEM),
+		Public:     strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))),
+	}, nil
+}

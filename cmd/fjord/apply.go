@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fjord-dev/fjord/provision"
+	"github.com/fjord-dev/fjord/sshx"
 )
 
 type applyFlags struct {
@@ -27,6 +28,7 @@ type applyFlags struct {
 	lockTimeout     time.Duration
 	destroy         bool                  // the plan removes the project
 	planOptions     provision.PlanOptions // what the plan was made with
+	hostKeys        map[string]sshx.KeyPair
 }
 
 func (f *applyFlags) register(fs *flag.FlagSet) {
@@ -119,6 +121,7 @@ func (a *app) execute(ctx context.Context, f *applyFlags, s *session, plan *prov
 		KeepOnFailure:   f.keepOnFailure,
 		ImageCache:      filepath.Join(cache, "fjord", "images"),
 		OnEvent:         a.eventPrinter(f.json),
+		HostKeys:        f.hostKeys,
 	}
 	start := time.Now()
 	res, err := provision.Apply(ctx, plan, d, s.hvs, opts)

@@ -68,6 +68,7 @@ func commands() []command {
 		{"plan", "Show what apply would change", runPlan},
 		{"apply", "Create or update hosts, wait for them and verify them", runApply},
 		{"destroy", "Remove every object the project owns", runDestroy},
+		{"rebuild", "Replace a host with a fresh one that keeps its name, address and host key", runRebuild},
 		{"verify", "Prove that running hosts are hardened as configured", runVerify},
 		{"ssh", "Log in to a host (or run a command) with its pinned host key", runSSH},
 		{"ssh-config", "Print an OpenSSH config for the hosts, with fjord's known_hosts", runSSHConfig},

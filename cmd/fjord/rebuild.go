@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/fjord-dev/fjord/provision"
+	"github.com/fjord-dev/fjord/sshx"
+)
+
+// rebuild replaces one host keeping its identity: name, MAC and address
+// follow from the configuration anyway; the host key is read from the live
+// host over the pinned connection and given to the new guest, so clients
+// and known_hosts files keep working.
+func runRebuild(ctx context.Context, a *app, args []string) error {
+	var f applyFlags
+	fs := a.newFlags("rebuild", "[-dir DIR] HOST")
+	f.register(fs)
+	fs.StringVar(&f.dir, "dir", ".", "the configuration directory")
+	newKey := fs.Bool("new-host-key", false, "give the new guest a new host key (when the old host cannot be reached)")
+	fs.DurationVar(&f.bootTimeout, "boot-timeout", 10*time.Minute, "how long each wait (address, SSH, cloud-init) may take")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("name one host: fjord rebuild [-dir DIR] HOST")
+	}
+	name := fs.Arg(0)
+	f.target, f.replace = multi{name}, multi{name}
+	f.planOptions = f.options()
+	s, plan, d, err := a.makePlan(ctx, &f.configFlags, false, f.planOptions)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if err := checkKeys(s.cfg); err != nil {
+		return err
+	}
+	var found bool
+	for _, c := range plan.Changes {
+		if c.Kind == provision.KindHost && c.Name == name {
+			found = c.Action == provision.Replace
+		}
+	}
+	if !found {
+		return fmt.Errorf("host %q is not created yet (or not in the configuration): fjord apply creates it", name)
+	}
+	keys := map[string]sshx.KeyPair{}
+	if !*newKey {
+		kp, err := liveHostKey(ctx, s, name)
+		if err != nil {
+			return fmt.Errorf("cannot keep the host key of %q: %w; pass -new-host-key to rebuild with a new one", name, err)
+		}
+		keys[name] = kp
+	}
+	f.hostKeys = keys
+	return a.execute(ctx, &f, s, plan, d, "rebuild host "+name+" (its disk is replaced)")
+}
+
+// liveHostKey reads the host's private ed25519 host key over a connection
+// that accepts only the key pinned for it, and checks that they match.
+func liveHostKey(ctx context.Context, s *session, name string) (sshx.KeyPair, error) {
+	for _, h := range s.pinnedHosts(ctx) {
+		if h.host.Name != name {
+			continue
+		}
+		key, err := sshx.ReadPrivateKey(h.host.SSH.PrivateKeyFile)
+		if err != nil {
+			return sshx.KeyPair{}, err
+		}
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		c, err := sshx.Dial(cctx, sshx.Target{Addr: net.JoinHostPort(h.address, "22"), User: h.host.SSH.User, PrivateKey: key, PinnedKey: h.hostKey})
+		if err != nil {
+			return sshx.KeyPair{}, err
+		}
+		defer c.Close()
+		r, err := c.Run(cctx, "sudo -n cat /etc/ssh/ssh_host_ed25519_key")
+		if err != nil {
+			return sshx.KeyPair{}, err
+		}
+		if r.ExitCode != 0 {
+			return sshx.KeyPair{}, fmt.Errorf("read the host key: %s", sshx.Short(r.Stderr))
+		}
+		kp, err := sshx.ParseHostKey([]byte(r.Stdout))
+		if err != nil {
+			return sshx.KeyPair{}, err
+		}
+		if kp.Public != h.hostKey {
+			return sshx.KeyPair{}, fmt.Errorf("the host's key file (%s) is not the pinned key (%s)", sshx.Fingerprint(kp.Public), sshx.Fingerprint(h.hostKey))
+		}
+		return kp, nil
+	}
+	return sshx.KeyPair{}, errors.New("the host has no pinned key recorded")
+}
