@@ -88,7 +88,8 @@ func setup() (int, error) {
 			if err := cmdErr(probe, h.root); err != nil {
 				return err
 			}
-			return cmdErr(exec.Command("go", "build", "-tags", "probe", "-o", h.bin, "./cmd/fjord"), h.root)
+			// crashhook: FJORD_CRASH_AT makes this binary kill itself at an event.
+			return cmdErr(exec.Command("go", "build", "-tags", "probe,crashhook", "-o", h.bin, "./cmd/fjord"), h.root)
 		}},
 		{"guest image", writeVars},
 	}
@@ -162,8 +163,12 @@ type result struct {
 }
 
 // fjord runs the binary inside the namespace.
-func fjord(ctx context.Context, args ...string) result {
+func fjord(ctx context.Context, args ...string) result { return fjordEnv(ctx, nil, args...) }
+
+// fjordEnv runs the binary with extra environment variables.
+func fjordEnv(ctx context.Context, env []string, args ...string) result {
 	c := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", netns, h.bin}, args...)...)
+	c.Env = append(os.Environ(), env...)
 	c.Dir = h.work
 	var out, errb bytes.Buffer
 	c.Stdout, c.Stderr = &out, &errb
@@ -289,15 +294,32 @@ func TestLifecycle(t *testing.T) {
 		}
 	}
 
+	// The first apply is killed (SIGKILL) right after the guest boots,
+	// before anyone verified it. The next apply must finish the job: wait
+	// for the host, verify it and remove its seed, with the key it pinned.
 	t0 := time.Now()
-	r = fjord(ctx, append([]string{"apply", "-auto-approve", "-json"}, cfg...)...)
-	applyWall := time.Since(t0)
-	ao := parseApply(t, r.out)
-	if r.code != 0 {
-		t.Fatalf("apply: exit %d: %s\n%s\n%s", r.code, ao.errMsg, r.out, r.err)
+	r = fjordEnv(ctx, []string{"FJORD_CRASH_AT=host.node/boot:done"}, append([]string{"apply", "-auto-approve", "-json"}, cfg...)...)
+	killedWall := time.Since(t0)
+	killed := parseApply(t, r.out)
+	if r.code != -1 {
+		t.Fatalf("apply with FJORD_CRASH_AT was not killed: exit %d\n%s%s", r.code, r.out, r.err)
 	}
-	t.Logf("apply wall time %.1fs", applyWall.Seconds())
-	for _, p := range []string{"pool.e2e create", "network.e2e create", "image.bookworm import", "host.node volume", "host.node seed", "host.node boot", "host.node address", "host.node ssh", "host.node cloud-init", "host.node verify"} {
+	r = fjord(ctx, append([]string{"plan"}, cfg...)...)
+	if !strings.Contains(r.out, "~ host.node") || !strings.Contains(r.out, "provisioning did not finish") {
+		t.Errorf("plan after apply was killed at boot does not finish the host:\n%s%s", r.out, r.err)
+	}
+	t0 = time.Now()
+	r = fjord(ctx, append([]string{"apply", "-auto-approve", "-json"}, cfg...)...)
+	applyWall := killedWall + time.Since(t0)
+	ao := parseApply(t, r.out)
+	for k, v := range killed.phases {
+		ao.phases[k] = v
+	}
+	if r.code != 0 {
+		t.Fatalf("apply after the kill: exit %d: %s\n%s\n%s", r.code, ao.errMsg, r.out, r.err)
+	}
+	t.Logf("apply wall time %.1fs (killed after boot at %.1fs, then finished)", applyWall.Seconds(), killedWall.Seconds())
+	for _, p := range []string{"pool.e2e create", "network.e2e create", "image.bookworm import", "host.node volume", "host.node data-disk", "host.node seed", "host.node boot", "host.node metadata", "host.node address", "host.node ssh", "host.node cloud-init", "host.node verify", "host.node seal"} {
 		t.Logf("  phase %-24s %6.1fs", p, ao.phases[p])
 	}
 	if len(ao.hosts) != 1 {
@@ -600,4 +622,49 @@ func testMutations(t *testing.T, g *guest, cfg []string) {
 	}
 	// The canary image was the test's own; leave the host as it was.
 	g.run(t, `sudo docker rmi fjord-e2e/busybox:1 >/dev/null`)
+}
+
+// TestCrashBoundaries kills apply (SIGKILL) at each boundary before the
+// guest boots, and destroy in the middle: every time, plan must still work
+// and destroy must leave no owned object behind. The boundary after boot is
+// in TestLifecycle, where the next apply finishes the host.
+func TestCrashBoundaries(t *testing.T) {
+	ctx := context.Background()
+	cfg := []string{"-var-file", h.varFile, h.config}
+	reset(t)
+	for _, at := range []string{"pool.e2e/create:done", "network.e2e/create:done", "image.bookworm/import:done",
+		"host.node/volume:done", "host.node/data-disk:done", "host.node/seed:done"} {
+		r := fjordEnv(ctx, []string{"FJORD_CRASH_AT=" + at}, append([]string{"apply", "-auto-approve"}, cfg...)...)
+		if r.code != -1 {
+			t.Fatalf("%s: apply was not killed: exit %d\n%s%s", at, r.code, r.out, r.err)
+		}
+		left := ownedObjects(t)
+		p := fjord(ctx, append([]string{"plan", "-detailed-exitcode"}, cfg...)...)
+		if p.code != 2 || !strings.Contains(p.out, "+ host.node") {
+			t.Errorf("%s: plan after the kill: exit %d\n%s%s", at, p.code, p.out, p.err)
+		}
+		d := fjord(ctx, append([]string{"destroy", "-auto-approve", "-shutdown-timeout", "5s"}, cfg...)...)
+		after := ownedObjects(t)
+		t.Logf("killed at %-28s left %v; destroy exit %d, then %v", at, left, d.code, after)
+		if d.code != 0 || len(after) != 0 {
+			t.Errorf("%s: destroy after the kill: exit %d, left %v\n%s%s", at, d.code, after, d.out, d.err)
+		}
+	}
+
+	// destroy killed after its first deletion, then destroy again.
+	r := fjordEnv(ctx, []string{"FJORD_CRASH_AT=host.node/seed:done"}, append([]string{"apply", "-auto-approve"}, cfg...)...)
+	if r.code != -1 {
+		t.Fatalf("apply was not killed: exit %d", r.code)
+	}
+	r = fjordEnv(ctx, []string{"FJORD_CRASH_AT=volume.fjord-e2e-node-docker.qcow2/delete:done"}, append([]string{"destroy", "-auto-approve"}, cfg...)...)
+	if r.code != -1 {
+		t.Fatalf("destroy was not killed: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	half := ownedObjects(t)
+	r = fjord(ctx, append([]string{"destroy", "-auto-approve"}, cfg...)...)
+	after := ownedObjects(t)
+	t.Logf("destroy killed after its first volume left %v; destroy again: exit %d, then %v", half, r.code, after)
+	if r.code != 0 || len(after) != 0 {
+		t.Errorf("second destroy: exit %d, left %v\n%s%s", r.code, after, r.out, r.err)
+	}
 }

@@ -338,12 +338,14 @@ func (a *applier) host(ctx context.Context, c Change, h DesiredHost) HostResult 
 		if err := timed("metadata", func() error { return hv.SetMeta(ctx, domain, meta) }); err != nil {
 			return fail(err)
 		}
-		if ds.State == "running" {
+		switch {
+		case ds.State != "running":
+			if err := timed("start", func() error { return hv.StartDomain(ctx, domain) }); err != nil {
+				return fail(err)
+			}
+		case !seedLeft(inv, a.d.Config.Project, h):
 			hr.HostKey, hr.Fingerprint, hr.Address = hostKey, sshx.Fingerprint(hostKey), ds.Meta.IP
 			return hr // a metadata-only update needs no wait
-		}
-		if err := timed("start", func() error { return hv.StartDomain(ctx, domain) }); err != nil {
-			return fail(err)
 		}
 	} else {
 		if c.Action == Replace {

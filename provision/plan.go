@@ -318,6 +318,10 @@ func planHost(project, hv string, h DesiredHost, inv *Inventory) Change {
 		c.Action, c.Reasons = Update, []string{"domain is shut off: start it"}
 	case ds.State != "running":
 		c.Action, c.Reasons = Replace, []string{"domain is " + ds.State}
+	case seedLeft(inv, project, h):
+		// The seed goes only after verification: an apply stopped before
+		// that left a host nobody has verified, with its key on a disk.
+		c.Action, c.Reasons = Update, []string{"provisioning did not finish (its seed is still there): wait for it, verify and seal it"}
 	default:
 		c.Action, c.Reasons = NoOp, []string{"running, matches the configuration"}
 	}
@@ -329,6 +333,11 @@ func planHost(project, hv string, h DesiredHost, inv *Inventory) Change {
 		c.Reasons = append(c.Reasons, r)
 	}
 	return c
+}
+
+func seedLeft(inv *Inventory, project string, h DesiredHost) bool {
+	_, ok := findVolume(inv, h.Spec.Pool, SeedVolume(project, h.Spec.Name))
+	return ok
 }
 
 // diffMeta lists, field by field, how the recorded metadata differs from

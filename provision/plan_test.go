@@ -43,9 +43,8 @@ func applied(d *Desired) *Inventory {
 	inv.Volumes = append(inv.Volumes, VolumeState{Pool: "pool", Name: ImageVolume(d.Config.Project, im.Name, im.SHA256, im.Format)})
 	for _, h := range d.Hosts {
 		inv.Domains = append(inv.Domains, DomainState{Name: DomainName(d.Config.Project, h.Spec.Name), State: "running", Meta: h.Meta})
-		inv.Volumes = append(inv.Volumes,
-			VolumeState{Pool: "pool", Name: OverlayVolume(d.Config.Project, h.Spec.Name)},
-			VolumeState{Pool: "pool", Name: SeedVolume(d.Config.Project, h.Spec.Name)})
+		// The seed is gone: apply deletes it once the host is verified.
+		inv.Volumes = append(inv.Volumes, VolumeState{Pool: "pool", Name: OverlayVolume(d.Config.Project, h.Spec.Name)})
 	}
 	return inv
 }
@@ -129,6 +128,15 @@ func TestPlan(t *testing.T) {
 			want: []string{"update host.web: domain is shut off"},
 		},
 		{
+			name: "apply stopped before verification (seed still there): finish it", desired: base,
+			actual: func() *Inventory {
+				inv := applied(base)
+				inv.Volumes = append(inv.Volumes, VolumeState{Pool: "pool", Name: SeedVolume("proj", "web")})
+				return inv
+			},
+			want: []string{"update host.web: provisioning did not finish"},
+		},
+		{
 			name: "root disk deleted outside fjord: replace", desired: base,
 			actual: func() *Inventory {
 				inv := applied(base)
@@ -140,7 +148,7 @@ func TestPlan(t *testing.T) {
 		{
 			name: "host removed from the configuration: delete it and its volumes", desired: prepare(t, testConfig()),
 			actual: func() *Inventory { return applied(base) },
-			want:   []string{"delete host.web: not in the configuration", "delete volume.fjord-proj-image-deb", "delete volume.fjord-proj-web.qcow2", "delete volume.fjord-proj-web-seed.iso"},
+			want:   []string{"delete host.web: not in the configuration", "delete volume.fjord-proj-image-deb", "delete volume.fjord-proj-web.qcow2"},
 		},
 		{
 			name: "destroy: everything owned goes, foreign objects stay", desired: Empty("proj"),
@@ -150,7 +158,7 @@ func TestPlan(t *testing.T) {
 				inv.Networks = append(inv.Networks, NetworkState{Name: "default", Active: true})
 				return inv
 			},
-			want: []string{"delete host.web", "delete volume.fjord-proj-image", "delete volume.fjord-proj-web.qcow2", "delete volume.fjord-proj-web-seed.iso", "delete network.net", "delete pool.pool"},
+			want: []string{"delete host.web", "delete volume.fjord-proj-image", "delete volume.fjord-proj-web.qcow2", "delete network.net", "delete pool.pool"},
 		},
 	}
 	for _, tc := range tests {

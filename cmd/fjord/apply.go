@@ -158,7 +158,11 @@ func (a *app) execute(ctx context.Context, f *applyFlags, s *session, plan *prov
 
 func (a *app) eventPrinter(asJSON bool) func(provision.Event) {
 	enc := json.NewEncoder(a.stdout)
+	crash := crashHook()
 	return func(e provision.Event) {
+		if crash != nil {
+			defer crash(e)
+		}
 		if asJSON {
 			_ = enc.Encode(map[string]any{"event": e})
 			return
