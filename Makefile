@@ -5,7 +5,7 @@ BIN := bin/fjord
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: help build test unit integration e2e bench lint fmt demo demo-destroy clean
+.PHONY: help build test unit race e2e lint fmt demo demo-destroy clean
 
 help: ## Show this help
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -14,10 +14,13 @@ build: ## Build bin/fjord, with its static canary probe embedded
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o canary/probe.bin ./cmd/fjord-probe
 	$(GO) build -tags probe -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/fjord
 
-test: lint unit e2e ## Run every test tier, fastest first (as root: e2e boots guests)
+test: lint unit race e2e ## Run every test tier, fastest first (as root: e2e boots guests)
 
 unit: ## Unit tests and the libvirt adapter against libvirt's test:///default driver
 	$(GO) test -count=1 ./...
+
+race: ## Unit tests again under the race detector
+	$(GO) test -race -count=1 ./...
 
 e2e: ## End-to-end: real libvirtd and QEMU guests in a network namespace (root)
 	$(GO) test -tags e2e -count=1 -v -timeout 40m ./e2e

@@ -1,0 +1,264 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fjord-dev/fjord/spec"
+	"github.com/fjord-dev/fjord/sshx"
+)
+
+// fakeHV is an in-memory hypervisor: enough of libvirt's behaviour to run
+// the executor, safe for concurrent use, recording every call.
+type fakeHV struct {
+	mu       sync.Mutex
+	pools    map[string]bool
+	networks map[string]bool
+	volumes  map[string]bool // pool/name
+	domains  map[string]DomainSpec
+	state    map[string]string
+	calls    []string
+	failOn   string // a call that fails, such as "define proj-db"
+	running  int    // domains being defined/started at once, and the peak
+	peak     int
+}
+
+func newFakeHV() *fakeHV {
+	return &fakeHV{pools: map[string]bool{}, networks: map[string]bool{}, volumes: map[string]bool{},
+		domains: map[string]DomainSpec{}, state: map[string]string{}}
+}
+
+func (f *fakeHV) call(c string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, c)
+	if c == f.failOn {
+		return fmt.Errorf("injected failure: %s", c)
+	}
+	return nil
+}
+
+func (f *fakeHV) Inventory(ctx context.Context, project string) (*Inventory, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	inv := &Inventory{}
+	for p := range f.pools {
+		inv.Pools = append(inv.Pools, PoolState{Name: p, Active: true, OwnedBy: project})
+	}
+	for n := range f.networks {
+		inv.Networks = append(inv.Networks, NetworkState{Name: n, Active: true, Owned: true})
+	}
+	for v := range f.volumes {
+		pool, name, _ := strings.Cut(v, "/")
+		inv.Volumes = append(inv.Volumes, VolumeState{Pool: pool, Name: name, Path: "/" + v})
+	}
+	for n, d := range f.domains {
+		inv.Domains = append(inv.Domains, DomainState{Name: n, State: f.state[n], Meta: d.Meta})
+	}
+	return inv, nil
+}
+
+func (f *fakeHV) EnsurePool(ctx context.Context, p PoolSpec) error {
+	if err := f.call("pool " + p.Name); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.pools[p.Name] = true
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakeHV) EnsureNetwork(ctx context.Context, n NetworkSpec) error {
+	if err := f.call("network " + n.Name); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.networks[n.Name] = true
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakeHV) CreateVolume(ctx context.Context, v VolumeSpec) (string, error) {
+	if err := f.call("volume " + v.Name); err != nil {
+		return "", err
+	}
+	f.mu.Lock()
+	f.volumes[v.Pool+"/"+v.Name] = true
+	f.mu.Unlock()
+	return "/" + v.Pool + "/" + v.Name, nil
+}
+
+func (f *fakeHV) DeleteVolume(ctx context.Context, pool, name string) error {
+	f.mu.Lock()
+	delete(f.volumes, pool+"/"+name)
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakeHV) DefineAndStart(ctx context.Context, d DomainSpec) error {
+	f.mu.Lock()
+	f.running++
+	if f.running > f.peak {
+		f.peak = f.running
+	}
+	f.mu.Unlock()
+	time.Sleep(20 * time.Millisecond) // long enough for parallel hosts to overlap
+	f.mu.Lock()
+	f.running--
+	f.mu.Unlock()
+	if err := f.call("define " + d.Name); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.domains[d.Name], f.state[d.Name] = d, "running"
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakeHV) SetMeta(ctx context.Context, name string, m HostMeta) error { return f.call("meta " + name) }
+func (f *fakeHV) StartDomain(ctx context.Context, name string) error       { return f.call("start " + name) }
+
+func (f *fakeHV) DomainStatus(ctx context.Context, name string) (DomainStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, ok := f.domains[name]
+	if !ok {
+		return DomainStatus{}, ErrNotFound
+	}
+	return DomainStatus{State: f.state[name], Addresses: []string{"127.0.0.1"}, Reason: d.Name}, nil
+}
+
+func (f *fakeHV) ConsoleTail(ctx context.Context, name string, lines int) string { return "" }
+
+func (f *fakeHV) RemoveDomain(ctx context.Context, name string, o RemoveOptions) error {
+	f.call("remove " + name)
+	f.mu.Lock()
+	delete(f.domains, name)
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakeHV) QueryKVM(ctx context.Context, name string) (KVMStatus, error) {
+	return KVMStatus{Enabled: true, Present: true}, nil
+}
+func (f *fakeHV) DetachSeed(ctx context.Context, name string) error   { return f.call("detach " + name) }
+func (f *fakeHV) DeletePool(ctx context.Context, name string) error   { return f.call("delete-pool " + name) }
+func (f *fakeHV) DeleteNetwork(ctx context.Context, name string) error { return f.call("delete-network " + name) }
+func (f *fakeHV) Close() error                                         { return nil }
+
+var _ Hypervisor = (*fakeHV)(nil)
+
+// goodGuest answers the verifier with the outputs a hardened host gave
+// (recorded in ../verify/testdata/good) and the canary's.
+type goodGuest struct{ t *testing.T }
+
+func (g goodGuest) Run(ctx context.Context, cmd string) (sshx.Result, error) {
+	if !strings.Contains(cmd, "@@fjord-source") {
+		return sshx.Result{}, nil // cloud-init status, sealing
+	}
+	var b strings.Builder
+	files, _ := filepath.Glob("../verify/testdata/good/*")
+	for _, f := range files {
+		out, _ := os.ReadFile(f)
+		id := filepath.Base(f)
+		fmt.Fprintf(&b, "\n@@fjord-source %s\n%s\n@@fjord-source-rc %s 0\n", id, out, id)
+	}
+	return sshx.Result{Stdout: b.String()}, nil
+}
+
+func (g goodGuest) RunInput(ctx context.Context, cmd string, in io.Reader) (sshx.Result, error) {
+	return sshx.Result{Stdout: "\n@@fjord-source canary-run\nno probe\n@@fjord-source-rc canary-run 125\n\n@@fjord-source canary-privileged\nx\n@@fjord-source-rc canary-privileged 125\n"}, nil
+}
+
+func (g goodGuest) Close() error { return nil }
+
+func keyFile(t *testing.T) string {
+	kp, _ := sshx.NewHostKey()
+	p := filepath.Join(t.TempDir(), "id")
+	os.WriteFile(p, []byte(kp.PrivatePEM), 0o600)
+	return p
+}
+
+func TestApplyCreatesHostsInParallelAndIsolatesFailures(t *testing.T) {
+	c := testConfig("a", "b", "c", "db")
+	key := keyFile(t)
+	for i := range c.Hosts {
+		c.Hosts[i].SSH.PrivateKeyFile = key
+		c.Hosts[i].Docker = spec.HardenedDocker()
+		// Unit tests run without the embedded probe: the canary is the e2e suite's.
+		c.Hosts[i].Docker.Waive = map[string]string{"canary.*": "no probe in unit tests"}
+	}
+	c.Images[0].Path = filepath.Join(t.TempDir(), "img")
+	os.WriteFile(c.Images[0].Path, []byte("image"), 0o644)
+	c.Images[0].SHA256 = "6105d6cc76af400325e94d588ce511be5bfdbb73b437dc51eca43917d7a43e3d" // sha256("image")
+	d := prepare(t, c)
+	hv := newFakeHV()
+	hv.failOn = "define proj-db"
+	plan := MakePlan(d, map[string]*Inventory{"hv": {}}, PlanOptions{})
+	var events []Event
+	var mu sync.Mutex
+	res, err := Apply(context.Background(), plan, d, map[string]Hypervisor{"hv": hv}, Options{
+		Parallelism: 3, PollInterval: time.Millisecond,
+		Dial:    func(ctx context.Context, t2 sshx.Target) (Guest, error) { return goodGuest{t}, nil },
+		OnEvent: func(e Event) { mu.Lock(); events = append(events, e); mu.Unlock() },
+	})
+	if err == nil || !strings.Contains(err.Error(), `host "db"`) || !strings.Contains(err.Error(), "injected failure") {
+		t.Fatalf("Apply error = %v, want the db host's failure", err)
+	}
+	var ok, failed []string
+	for _, h := range res.Hosts {
+		if h.Error == "" {
+			ok = append(ok, h.Host)
+		} else {
+			failed = append(failed, h.Host)
+		}
+	}
+	sort.Strings(ok)
+	for _, h := range res.Hosts {
+		for _, o := range h.Checks {
+			if o.Status == "fail" {
+				t.Logf("%s: %s failed: %s", h.Host, o.ID, o.Detail)
+			}
+		}
+	}
+	if strings.Join(ok, ",") != "a,b,c" || strings.Join(failed, ",") != "db" {
+		t.Errorf("hosts ok %v, failed %v", ok, failed)
+	}
+	if hv.peak < 2 || hv.peak > 3 {
+		t.Errorf("at most %d hosts were booted at once, want 2..3 (parallelism 3)", hv.peak)
+	}
+	// The failed create cleaned up after itself: no db volumes remain, and
+	// the verified hosts' seeds are gone.
+	for v := range hv.volumes {
+		if strings.Contains(v, "-db") || strings.HasSuffix(v, "-seed.iso") {
+			t.Errorf("volume %s left behind", v)
+		}
+	}
+	// Pools and networks came before any host; every host phase is evented.
+	first := map[string]int{}
+	for i, e := range events {
+		if _, seen := first[e.Object]; !seen {
+			first[e.Object] = i
+		}
+	}
+	if first["pool.pool"] > first["host.a"] || first["network.net"] > first["host.a"] || first["image.deb"] > first["host.a"] {
+		t.Errorf("hosts started before their pool, network or image: %v", first)
+	}
+}
+
+func TestApplyRefusesARefusedPlan(t *testing.T) {
+	d := prepare(t, testConfig("web"))
+	hv := newFakeHV()
+	_, err := Apply(context.Background(), &Plan{Refused: []string{"host \"web\" is protected"}}, d, map[string]Hypervisor{"hv": hv}, Options{})
+	if err == nil || len(hv.calls) != 0 {
+		t.Fatalf("err %v, calls %v", err, hv.calls)
+	}
+}
