@@ -123,8 +123,10 @@ func (f *fakeHV) DefineAndStart(ctx context.Context, d DomainSpec) error {
 	return nil
 }
 
-func (f *fakeHV) SetMeta(ctx context.Context, name string, m HostMeta) error { return f.call("meta " + name) }
-func (f *fakeHV) StartDomain(ctx context.Context, name string) error       { return f.call("start " + name) }
+func (f *fakeHV) SetMeta(ctx context.Context, name string, m HostMeta) error {
+	return f.call("meta " + name)
+}
+func (f *fakeHV) StartDomain(ctx context.Context, name string) error { return f.call("start " + name) }
 
 func (f *fakeHV) DomainStatus(ctx context.Context, name string) (DomainStatus, error) {
 	f.mu.Lock()
@@ -149,10 +151,14 @@ func (f *fakeHV) RemoveDomain(ctx context.Context, name string, o RemoveOptions)
 func (f *fakeHV) QueryKVM(ctx context.Context, name string) (KVMStatus, error) {
 	return KVMStatus{Enabled: true, Present: true}, nil
 }
-func (f *fakeHV) DetachSeed(ctx context.Context, name string) error   { return f.call("detach " + name) }
-func (f *fakeHV) DeletePool(ctx context.Context, name string) error   { return f.call("delete-pool " + name) }
-func (f *fakeHV) DeleteNetwork(ctx context.Context, name string) error { return f.call("delete-network " + name) }
-func (f *fakeHV) Close() error                                         { return nil }
+func (f *fakeHV) DetachSeed(ctx context.Context, name string) error { return f.call("detach " + name) }
+func (f *fakeHV) DeletePool(ctx context.Context, name string) error {
+	return f.call("delete-pool " + name)
+}
+func (f *fakeHV) DeleteNetwork(ctx context.Context, name string) error {
+	return f.call("delete-network " + name)
+}
+func (f *fakeHV) Close() error { return nil }
 
 var _ Hypervisor = (*fakeHV)(nil)
 
