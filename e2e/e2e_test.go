@@ -319,7 +319,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("apply after the kill: exit %d: %s\n%s\n%s", r.code, ao.errMsg, r.out, r.err)
 	}
 	t.Logf("apply wall time %.1fs (killed after boot at %.1fs, then finished)", applyWall.Seconds(), killedWall.Seconds())
-	for _, p := range []string{"pool.e2e create", "network.e2e create", "image.bookworm import", "host.node volume", "host.node data-disk", "host.node seed", "host.node boot", "host.node metadata", "host.node address", "host.node ssh", "host.node cloud-init", "host.node verify", "host.node seal"} {
+	for _, p := range []string{"pool.e2e create", "network.e2e create", "image.bookworm import", "host.node volume", "host.node data-disk", "host.node seed", "host.node boot", "host.node address", "host.node ssh", "host.node cloud-init", "host.node verify", "host.node seal"} {
 		t.Logf("  phase %-24s %6.1fs", p, ao.phases[p])
 	}
 	if len(ao.hosts) != 1 {

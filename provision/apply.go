@@ -333,10 +333,12 @@ func (a *applier) host(ctx context.Context, c Change, h DesiredHost) HostResult 
 		}
 		ds, _ := findDomain(inv, domain)
 		hostKey = ds.Meta.HostKey
-		meta := ds.Meta
-		meta.Protect = h.Meta.Protect
-		if err := timed("metadata", func() error { return hv.SetMeta(ctx, domain, meta) }); err != nil {
-			return fail(err)
+		if ds.Meta.Protect != h.Meta.Protect {
+			meta := ds.Meta
+			meta.Protect = h.Meta.Protect
+			if err := timed("metadata", func() error { return hv.SetMeta(ctx, domain, meta) }); err != nil {
+				return fail(err)
+			}
 		}
 		switch {
 		case ds.State != "running":

@@ -47,6 +47,16 @@ func MarshalMeta(m HostMeta) (string, error) {
 	return string(b), nil
 }
 
+// MarshalMetaElement renders the element without its namespace, the form
+// virDomainSetMetadata takes (libvirt adds the namespace and prefix).
+func MarshalMetaElement(m HostMeta) (string, error) {
+	b, err := xml.Marshal(metaDoc{XMLName: xml.Name{Local: "host"}, HostMeta: m})
+	if err != nil {
+		return "", fmt.Errorf("encode host metadata: %w", err)
+	}
+	return string(b), nil
+}
+
 // UnmarshalMeta parses a metadata element written by MarshalMeta. libvirt
 // may return the element with its namespace declared or with a prefix; both
 // are accepted.

@@ -789,7 +789,7 @@ func (c *Conn) SetMeta(ctx context.Context, name string, m provision.HostMeta) e
 		return fmt.Errorf("domain %q: %w", name, translate(err))
 	}
 	defer d.Free()
-	x, err := provision.MarshalMeta(m)
+	x, err := provision.MarshalMetaElement(m)
 	if err != nil {
 		return err
 	}

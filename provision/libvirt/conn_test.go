@@ -46,6 +46,15 @@ func TestMetadataRoundTrip(t *testing.T) {
 	if got.Name != "proj-web" || got.State != "running" || got.Meta.SeedHash != "abc" || got.Meta.HostKey != "ssh-ed25519 AAAA" || got.Meta.VCPU != 2 || got.Meta.Memory != 1<<30 {
 		t.Errorf("domain = %+v", got)
 	}
+	// SetMeta replaces the element; the inventory reads the new one.
+	meta.Protect = true
+	if err := c.SetMeta(ctx, "proj-web", meta); err != nil {
+		t.Fatal(err)
+	}
+	inv, _ = c.Inventory(ctx, "proj")
+	if len(inv.Domains) != 1 || !inv.Domains[0].Meta.Protect || inv.Domains[0].Meta.SeedHash != "abc" {
+		t.Errorf("after SetMeta: %+v", inv.Domains)
+	}
 	other, _ := c.Inventory(ctx, "other")
 	if len(other.Domains) != 0 {
 		t.Errorf("project other sees %+v", other.Domains)
