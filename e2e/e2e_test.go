@@ -651,6 +651,29 @@ func TestCrashBoundaries(t *testing.T) {
 		}
 	}
 
+	// Two fjords on one project: the second refuses at once, naming the first.
+	first := make(chan result, 1)
+	go func() {
+		first <- fjordEnv(ctx, []string{"FJORD_CRASH_AT=host.node/seed:done"}, append([]string{"apply", "-auto-approve"}, cfg...)...)
+	}()
+	var second result
+	for i := 0; i < 100; i++ { // until the first holds the lock (it plans first)
+		time.Sleep(100 * time.Millisecond)
+		second = fjord(ctx, append([]string{"destroy", "-auto-approve", "-lock-timeout", "0s"}, cfg...)...)
+		if second.code != 0 || strings.Contains(second.err, "locked") {
+			break
+		}
+	}
+	if second.code != 1 || !strings.Contains(second.err, "is locked by fjord apply these changes, pid") {
+		t.Errorf("second fjord while the first applies: exit %d\n%s%s", second.code, second.out, second.err)
+	}
+	if r := <-first; r.code != -1 {
+		t.Errorf("first apply: exit %d\n%s", r.code, r.err)
+	}
+	if r := fjord(ctx, append([]string{"destroy", "-auto-approve"}, cfg...)...); r.code != 0 || len(ownedObjects(t)) != 0 {
+		t.Errorf("destroy after the concurrent run: exit %d, left %v", r.code, ownedObjects(t))
+	}
+
 	// destroy killed after its first deletion, then destroy again.
 	r := fjordEnv(ctx, []string{"FJORD_CRASH_AT=host.node/seed:done"}, append([]string{"apply", "-auto-approve"}, cfg...)...)
 	if r.code != -1 {
