@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -429,6 +430,32 @@ func TestLifecycle(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.out, "No changes") || strings.Contains(r.out, "create…") {
 		t.Errorf("second apply changed something: exit %d\n%s%s", r.code, r.out, r.err)
 	}
+
+	t.Run("memory changes in place", func(t *testing.T) {
+		guest.run(t, "sudo touch /var/tmp/before-resize")
+		more := append([]string{"-var", "memory=3GiB"}, cfg...)
+		r := fjord(ctx, append([]string{"plan"}, more...)...)
+		if !strings.Contains(r.out, "~ host.node") || !strings.Contains(r.out, "memory: 2GiB → 3GiB (in place, restarts the guest)") {
+			t.Fatalf("plan for more memory:\n%s%s", r.out, r.err)
+		}
+		t0 := time.Now()
+		r = fjord(ctx, append([]string{"apply", "-auto-approve"}, more...)...)
+		t.Logf("in-place memory change wall time %.1fs", time.Since(t0).Seconds())
+		if r.code != 0 {
+			t.Fatalf("apply more memory: exit %d\n%s%s", r.code, r.out, r.err)
+		}
+		out := guest.run(t, "test -e /var/tmp/before-resize && echo kept; awk '/MemTotal/ {print $2}' /proc/meminfo")
+		f := strings.Fields(out)
+		if len(f) != 2 || f[0] != "kept" {
+			t.Fatalf("the disk did not survive the change: %q", out)
+		}
+		if kb, _ := strconv.Atoi(f[1]); kb < 2900000 {
+			t.Errorf("MemTotal %s kB after asking for 3GiB", f[1])
+		}
+		if r := fjord(ctx, append([]string{"plan", "-detailed-exitcode"}, more...)...); r.code != 0 {
+			t.Errorf("plan after the change: exit %d\n%s", r.code, r.out)
+		}
+	})
 
 	t0 = time.Now()
 	r = fjord(ctx, append([]string{"destroy", "-auto-approve"}, cfg...)...)

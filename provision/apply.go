@@ -333,7 +333,23 @@ func (a *applier) host(ctx context.Context, c Change, h DesiredHost) HostResult 
 		}
 		ds, _ := findDomain(inv, domain)
 		hostKey = ds.Meta.HostKey
-		if ds.Meta.Protect != h.Meta.Protect {
+		if c.Reconfigure {
+			meta := ds.Meta
+			meta.VCPU, meta.Memory, meta.Protect = h.Meta.VCPU, h.Meta.Memory, h.Meta.Protect
+			err := timed("reconfigure", func() error {
+				if err := hv.Reconfigure(ctx, domain, h.Spec.VCPU, uint64(h.Spec.Memory/spec.KiB), meta); err != nil {
+					return err
+				}
+				if ds.State == "running" {
+					return hv.Restart(ctx, domain, RemoveOptions{ShutdownTimeoutSeconds: int(a.opts.ShutdownTimeout / time.Second)})
+				}
+				return hv.StartDomain(ctx, domain)
+			})
+			if err != nil {
+				return fail(err)
+			}
+			ds.State = "restarted"
+		} else if ds.Meta.Protect != h.Meta.Protect {
 			meta := ds.Meta
 			meta.Protect = h.Meta.Protect
 			if err := timed("metadata", func() error { return hv.SetMeta(ctx, domain, meta) }); err != nil {
@@ -341,6 +357,7 @@ func (a *applier) host(ctx context.Context, c Change, h DesiredHost) HostResult 
 			}
 		}
 		switch {
+		case ds.State == "restarted":
 		case ds.State != "running":
 			if err := timed("start", func() error { return hv.StartDomain(ctx, domain) }); err != nil {
 				return fail(err)

@@ -128,6 +128,22 @@ func (f *fakeHV) SetMeta(ctx context.Context, name string, m HostMeta) error {
 }
 func (f *fakeHV) StartDomain(ctx context.Context, name string) error { return f.call("start " + name) }
 
+func (f *fakeHV) Restart(ctx context.Context, name string, o RemoveOptions) error {
+	return f.call("restart " + name)
+}
+
+func (f *fakeHV) Reconfigure(ctx context.Context, name string, vcpu int, memKiB uint64, m HostMeta) error {
+	if err := f.call(fmt.Sprintf("reconfigure %s vcpu=%d mem=%d", name, vcpu, memKiB)); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	d := f.domains[name]
+	d.VCPU, d.MemoryKiB, d.Meta = vcpu, memKiB, m
+	f.domains[name] = d
+	f.mu.Unlock()
+	return nil
+}
+
 func (f *fakeHV) DomainStatus(ctx context.Context, name string) (DomainStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -266,5 +282,41 @@ func TestApplyRefusesARefusedPlan(t *testing.T) {
 	_, err := Apply(context.Background(), &Plan{Refused: []string{"host \"web\" is protected"}}, d, map[string]Hypervisor{"hv": hv}, Options{})
 	if err == nil || len(hv.calls) != 0 {
 		t.Fatalf("err %v, calls %v", err, hv.calls)
+	}
+}
+
+func TestApplyChangesMemoryInPlace(t *testing.T) {
+	c := testConfig("web")
+	key := keyFile(t)
+	c.Hosts[0].SSH.PrivateKeyFile = key
+	c.Hosts[0].Docker = spec.HardenedDocker()
+	c.Hosts[0].Docker.Waive = map[string]string{"canary.*": "no probe in unit tests"}
+	before := prepare(t, c)
+	hv := newFakeHV()
+	hv.pools["pool"], hv.networks["net"] = true, true
+	hv.volumes["pool/"+OverlayVolume("proj", "web")] = true
+	hv.volumes["pool/"+ImageVolume("proj", "deb", c.Images[0].SHA256, "qcow2")] = true
+	hv.domains["proj-web"], hv.state["proj-web"] = DomainSpec{Name: "proj-web", Meta: before.Hosts[0].Meta}, "running"
+
+	c.Hosts[0].Memory = 3 * spec.GiB
+	d := prepare(t, c)
+	inv, _ := hv.Inventory(context.Background(), "proj")
+	plan := MakePlan(d, map[string]*Inventory{"hv": inv}, PlanOptions{})
+	res, err := Apply(context.Background(), plan, d, map[string]Hypervisor{"hv": hv}, Options{
+		PollInterval: time.Millisecond,
+		Dial:         func(ctx context.Context, t2 sshx.Target) (Guest, error) { return goodGuest{t}, nil },
+	})
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	calls := strings.Join(hv.calls, "\n")
+	if !strings.Contains(calls, "reconfigure proj-web vcpu=1 mem=3145728\nrestart proj-web") || strings.Contains(calls, "remove proj-web") {
+		t.Errorf("calls:\n%s", calls)
+	}
+	if got := hv.domains["proj-web"].Meta.Memory; got != uint64(3*spec.GiB) {
+		t.Errorf("recorded memory = %d", got)
+	}
+	if len(res.Hosts) != 1 || len(res.Hosts[0].Checks) == 0 {
+		t.Errorf("the restarted host was not verified: %+v", res.Hosts)
 	}
 }

@@ -38,6 +38,12 @@ type Hypervisor interface {
 	DefineAndStart(ctx context.Context, d DomainSpec) error
 	// SetMeta rewrites a domain's fjord metadata, live and in its definition.
 	SetMeta(ctx context.Context, name string, m HostMeta) error
+	// Reconfigure redefines a domain with new vcpu, memory and metadata;
+	// it takes effect at the next start.
+	Reconfigure(ctx context.Context, name string, vcpu int, memoryKiB uint64, m HostMeta) error
+	// Restart shuts the guest down (ACPI, forced after the timeout) and
+	// starts it again.
+	Restart(ctx context.Context, name string, opts RemoveOptions) error
 	// StartDomain boots a defined domain that is shut off.
 	StartDomain(ctx context.Context, name string) error
 	// DomainStatus reports a domain's state, the reason libvirt gives for

@@ -39,6 +39,9 @@ type Change struct {
 	Reasons    []string `json:"reasons,omitempty"`
 	// Pool holds a volume's pool, for volume and image changes.
 	Pool string `json:"pool,omitempty"`
+	// Reconfigure marks a host update that changes vcpu or memory in
+	// place: the domain is redefined and restarted, its disks kept.
+	Reconfigure bool `json:"reconfigure,omitempty"`
 }
 
 // Plan is the list of changes that would bring actual state to desired state.
@@ -307,13 +310,15 @@ func planHost(project, hv string, h DesiredHost, inv *Inventory) Change {
 		c.Action, c.Reasons = Create, []string{"no domain " + name}
 		return c
 	}
-	reasons := diffMeta(ds.Meta, h.Meta)
+	restart, reasons := diffMeta(ds.Meta, h.Meta)
 	if _, ok := findVolume(inv, h.Spec.Pool, OverlayVolume(project, h.Spec.Name)); !ok {
 		reasons = append(reasons, "root disk volume "+OverlayVolume(project, h.Spec.Name)+" is missing")
 	}
 	switch {
 	case len(reasons) > 0:
-		c.Action, c.Reasons = Replace, reasons
+		c.Action, c.Reasons = Replace, append(reasons, restart...)
+	case len(restart) > 0 && (ds.State == "running" || ds.State == "shutoff"):
+		c.Action, c.Reasons, c.Reconfigure = Update, restart, true
 	case ds.State == "shutoff":
 		c.Action, c.Reasons = Update, []string{"domain is shut off: start it"}
 	case ds.State != "running":
@@ -341,19 +346,19 @@ func seedLeft(inv *Inventory, project string, h DesiredHost) bool {
 }
 
 // diffMeta lists, field by field, how the recorded metadata differs from
-// the desired one.
-func diffMeta(old, want HostMeta) []string {
-	var r []string
+// the desired one: changes libvirt can make in place with a restart (vcpu,
+// memory), and changes that need a new guest.
+func diffMeta(old, want HostMeta) (restart, r []string) {
 	str := func(field, a, b string) {
 		if a != b {
 			r = append(r, fmt.Sprintf("%s: %s → %s", field, orNone(a), orNone(b)))
 		}
 	}
 	if old.VCPU != want.VCPU {
-		r = append(r, fmt.Sprintf("vcpu: %d → %d", old.VCPU, want.VCPU))
+		restart = append(restart, fmt.Sprintf("vcpu: %d → %d (in place, restarts the guest)", old.VCPU, want.VCPU))
 	}
 	if old.Memory != want.Memory {
-		r = append(r, fmt.Sprintf("memory: %s → %s", spec.Size(old.Memory), spec.Size(want.Memory)))
+		restart = append(restart, fmt.Sprintf("memory: %s → %s (in place, restarts the guest)", spec.Size(old.Memory), spec.Size(want.Memory)))
 	}
 	if old.Disk != want.Disk {
 		r = append(r, fmt.Sprintf("disk: %s → %s", spec.Size(old.Disk), spec.Size(want.Disk)))
@@ -372,7 +377,7 @@ func diffMeta(old, want HostMeta) []string {
 	if old.SeedHash != want.SeedHash {
 		r = append(r, "user-data changed (cloud-init only runs on first boot)")
 	}
-	return r
+	return restart, r
 }
 
 func orNone(s string) string {

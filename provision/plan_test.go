@@ -88,14 +88,24 @@ func TestPlan(t *testing.T) {
 			}, none: true,
 		},
 		{
-			name: "memory and vcpu changed: replace with field reasons",
+			name: "memory and vcpu changed: updated in place with a restart",
 			desired: func() *Desired {
 				c := testConfig("web")
 				c.Hosts[0].Memory, c.Hosts[0].VCPU = 2*spec.GiB, 2
 				return prepare(t, c)
 			}(),
 			actual: func() *Inventory { return applied(base) },
-			want:   []string{"replace host.web: vcpu: 1 → 2; memory: 1GiB → 2GiB"},
+			want:   []string{"update host.web: vcpu: 1 → 2 (in place, restarts the guest); memory: 1GiB → 2GiB (in place, restarts the guest)"},
+		},
+		{
+			name: "memory and disk changed: the disk needs a new guest",
+			desired: func() *Desired {
+				c := testConfig("web")
+				c.Hosts[0].Memory, c.Hosts[0].Disk = 2*spec.GiB, 8*spec.GiB
+				return prepare(t, c)
+			}(),
+			actual: func() *Inventory { return applied(base) },
+			want:   []string{"replace host.web: disk: 4GiB → 8GiB; memory: 1GiB → 2GiB (in place, restarts the guest)"},
 		},
 		{
 			name: "user-data changed: replace",
@@ -238,7 +248,7 @@ func TestProtect(t *testing.T) {
 
 	// A change that needs a replace is refused while protected.
 	c2 := testConfig("web")
-	c2.Hosts[0].Protect, c2.Hosts[0].Memory = true, 2*spec.GiB
+	c2.Hosts[0].Protect, c2.Hosts[0].Disk = true, 8*spec.GiB
 	p := MakePlan(prepare(t, c2), map[string]*Inventory{"hv": inv}, PlanOptions{})
 	if len(p.Refused) != 1 || !strings.Contains(p.Refused[0], `host "web" is protected`) {
 		t.Errorf("refused = %v", p.Refused)
@@ -254,7 +264,7 @@ func TestProtect(t *testing.T) {
 		t.Errorf("unprotect:\n%s%v", got, p.Refused)
 	}
 	c3 := testConfig("web")
-	c3.Hosts[0].Memory = 2 * spec.GiB
+	c3.Hosts[0].Disk = 8 * spec.GiB
 	if p := MakePlan(prepare(t, c3), map[string]*Inventory{"hv": inv}, PlanOptions{}); len(p.Refused) != 0 {
 		t.Errorf("protect = false in the configuration still refused: %v", p.Refused)
 	}

@@ -592,21 +592,8 @@ func (c *Conn) RemoveDomain(ctx context.Context, name string, opts provision.Rem
 		return fmt.Errorf("domain %q: %w", name, translate(err))
 	}
 	defer d.Free()
-	if active, _ := d.IsActive(); active {
-		if opts.ShutdownTimeoutSeconds > 0 && d.Shutdown() == nil {
-			deadline := time.Now().Add(time.Duration(opts.ShutdownTimeoutSeconds) * time.Second)
-			for time.Now().Before(deadline) && ctx.Err() == nil {
-				if active, _ := d.IsActive(); !active {
-					break
-				}
-				time.Sleep(500 * time.Millisecond)
-			}
-		}
-		if active, _ := d.IsActive(); active {
-			if err := d.Destroy(); err != nil && !notFound(err) {
-				return fmt.Errorf("force off domain %q: %w", name, translate(err))
-			}
-		}
+	if err := stop(ctx, d, name, opts); err != nil {
+		return err
 	}
 	if err := d.UndefineFlags(libvirt.DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | libvirt.DOMAIN_UNDEFINE_NVRAM); err != nil && !notFound(err) {
 		return fmt.Errorf("undefine domain %q: %w", name, translate(err))
@@ -799,6 +786,81 @@ func (c *Conn) SetMeta(ctx context.Context, name string, m provision.HostMeta) e
 	}
 	if err := d.SetMetadata(libvirt.DOMAIN_METADATA_ELEMENT, x, "fjord", provision.MetadataNamespace, flags); err != nil {
 		return fmt.Errorf("update metadata of %q: %w", name, translate(err))
+	}
+	return nil
+}
+
+// stop asks the guest to power off (ACPI) and forces it off after the
+// timeout; a domain that is not running is left as it is.
+func stop(ctx context.Context, d *libvirt.Domain, name string, opts provision.RemoveOptions) error {
+	if active, _ := d.IsActive(); !active {
+		return nil
+	}
+	if opts.ShutdownTimeoutSeconds > 0 && d.Shutdown() == nil {
+		deadline := time.Now().Add(time.Duration(opts.ShutdownTimeoutSeconds) * time.Second)
+		for time.Now().Before(deadline) && ctx.Err() == nil {
+			if active, _ := d.IsActive(); !active {
+				return nil
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	if active, _ := d.IsActive(); active {
+		if err := d.Destroy(); err != nil && !notFound(err) {
+			return fmt.Errorf("force off domain %q: %w", name, translate(err))
+		}
+	}
+	return nil
+}
+
+// Reconfigure rewrites vcpu, memory and metadata in the domain's
+// definition; a running guest sees them after its next start.
+func (c *Conn) Reconfigure(ctx context.Context, name string, vcpu int, memoryKiB uint64, m provision.HostMeta) error {
+	d, err := c.c.LookupDomainByName(name)
+	if err != nil {
+		return fmt.Errorf("domain %q: %w", name, translate(err))
+	}
+	defer d.Free()
+	x, err := d.GetXMLDesc(libvirt.DOMAIN_XML_INACTIVE)
+	if err != nil {
+		return fmt.Errorf("read domain %q: %w", name, translate(err))
+	}
+	var dx libvirtxml.Domain
+	if err := dx.Unmarshal(x); err != nil {
+		return err
+	}
+	meta, err := provision.MarshalMeta(m)
+	if err != nil {
+		return err
+	}
+	dx.Memory = &libvirtxml.DomainMemory{Value: uint(memoryKiB), Unit: "KiB"}
+	dx.CurrentMemory = nil
+	dx.VCPU = &libvirtxml.DomainVCPU{Placement: "static", Value: uint(vcpu)}
+	dx.Metadata = &libvirtxml.DomainMetadata{XML: meta}
+	nx, err := dx.Marshal()
+	if err != nil {
+		return err
+	}
+	nd, err := c.c.DomainDefineXML(nx)
+	if err != nil {
+		return fmt.Errorf("redefine domain %q: %w", name, translate(err))
+	}
+	nd.Free()
+	return nil
+}
+
+// Restart stops the guest and boots it again with its current definition.
+func (c *Conn) Restart(ctx context.Context, name string, opts provision.RemoveOptions) error {
+	d, err := c.c.LookupDomainByName(name)
+	if err != nil {
+		return fmt.Errorf("domain %q: %w", name, translate(err))
+	}
+	defer d.Free()
+	if err := stop(ctx, d, name, opts); err != nil {
+		return err
+	}
+	if err := d.Create(); err != nil {
+		return fmt.Errorf("start domain %q: %w", name, translate(err))
 	}
 	return nil
 }

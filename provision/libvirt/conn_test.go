@@ -55,6 +55,25 @@ func TestMetadataRoundTrip(t *testing.T) {
 	if len(inv.Domains) != 1 || !inv.Domains[0].Meta.Protect || inv.Domains[0].Meta.SeedHash != "abc" {
 		t.Errorf("after SetMeta: %+v", inv.Domains)
 	}
+	// Reconfigure and Restart: new vcpu and memory in the definition, the
+	// guest up again, the metadata with them.
+	meta.VCPU, meta.Memory = 1, 512<<20
+	if err := c.Reconfigure(ctx, "proj-web", 1, 512<<10, meta); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Restart(ctx, "proj-web", provision.RemoveOptions{ShutdownTimeoutSeconds: 1}); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := c.c.LookupDomainByName("proj-web")
+	x, _ := d.GetXMLDesc(0)
+	d.Free()
+	if !strings.Contains(x, "<memory unit='KiB'>524288</memory>") || !strings.Contains(x, ">1</vcpu>") {
+		t.Errorf("after Reconfigure:\n%s", x)
+	}
+	inv, _ = c.Inventory(ctx, "proj")
+	if len(inv.Domains) != 1 || inv.Domains[0].State != "running" || inv.Domains[0].Meta.Memory != 512<<20 {
+		t.Errorf("after Restart: %+v", inv.Domains)
+	}
 	other, _ := c.Inventory(ctx, "other")
 	if len(other.Domains) != 0 {
 		t.Errorf("project other sees %+v", other.Domains)

@@ -9,8 +9,8 @@ variable "image_sha256" {}
 variable "ssh_public_key" {}
 variable "ssh_private_key_file" {}
 
-variable "host_name" {
-  default = "node"
+variable "memory" {
+  default = "2GiB"
 }
 
 hypervisor "local" {
@@ -36,7 +36,7 @@ host "node" {
   pool    = "e2e"
   network = "e2e"
   vcpu    = 2
-  memory  = "2GiB"
+  memory  = var.memory
   disk    = "6GiB"
 
   docker {
