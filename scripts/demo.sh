@@ -56,15 +56,13 @@ VARS
 
 ip netns exec "$ns" "$root/bin/fjord" apply -auto-approve -var-file "$vars" examples/demo
 
-# A known_hosts file holding exactly the key fjord pinned in the domain.
-meta=$(virsh -c qemu:///system metadata demo-docker --uri https://fjord.dev/xmlns/host/1)
-ip=$(sed -n 's:.*<ip>\(.*\)</ip>.*:\1:p' <<<"$meta")
-key=$(sed -n 's:.*<host-key>\(.*\)</host-key>.*:\1:p' <<<"$meta")
-echo "$ip $key" >"$state/known_hosts"
 cat <<MSG
 
-The host runs inside network namespace "$ns" (guests have no other network). To log in:
-  ip netns exec $ns ssh -i $state/id_ed25519 -o UserKnownHostsFile=$state/known_hosts -o StrictHostKeyChecking=yes admin@$ip
+The host runs inside network namespace "$ns" (guests have no other network). fjord added it
+to ~/.ssh/config (as demo-docker, with the host key it pinned) and to Docker as a context:
+  ip netns exec $ns ssh demo-docker
+  ip netns exec $ns docker --context demo-docker ps
+  ip netns exec $ns $root/bin/fjord verify -var-file $vars examples/demo
 To remove everything the demo created:
   make demo-destroy
 MSG
