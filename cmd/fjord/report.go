@@ -48,7 +48,9 @@ func writeHuman(w io.Writer, reports []hostReport) {
 		case h.Error != "":
 			failedHosts++
 			fmt.Fprintf(w, "host %s: NOT VERIFIED: %s\n", h.Host, h.Error)
-			continue
+			if fail == 0 {
+				continue
+			}
 		case fail > 0:
 			failedHosts++
 			fmt.Fprintf(w, "host %s (%s): %d of %d checks FAILED, %d waived\n", h.Host, h.Address, fail, len(h.Checks), waived)

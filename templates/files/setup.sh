@@ -43,19 +43,31 @@ if dockerd --help 2>/dev/null | grep -q -- '--validate'; then
   dockerd --validate --config-file /etc/docker/daemon.json
 fi
 
-# Audit rules for the paths that exist here (CIS 1.1.3-1.1.18).
+# Audit rules for the paths that exist here (CIS 1.1.3-1.1.18). A watch on
+# a path under /run cannot be loaded at boot, before the path exists, and
+# auditctl stops at the first rule that fails: those watches are added by
+# containerd's unit once its socket is there, the rest load from rules.d.
 if command -v augenrules >/dev/null 2>&1; then
   rules=/etc/audit/rules.d/fjord-docker.rules
   tmp=$(mktemp)
+  runtime=""
   while read -r flag path rest; do
-    case "$flag" in
-    -w) [ -e "$path" ] && echo "$flag $path $rest" >>"$tmp" ;;
+    case "$flag $path" in
+    "-w /run/"*) [ -e "$path" ] && runtime="$runtime
+ExecStartPost=-/sbin/auditctl $flag $path $rest" ;;
+    "-w "*) [ -e "$path" ] && echo "$flag $path $rest" >>"$tmp" ;;
     *) echo "$flag $path $rest" >>"$tmp" ;;
     esac
   done <"$rules"
   cat "$tmp" >"$rules"
   rm -f "$tmp"
   augenrules --load >/dev/null
+  if [ -n "$runtime" ]; then
+    mkdir -p /etc/systemd/system/containerd.service.d
+    printf '[Service]%s\n' "$runtime" >/etc/systemd/system/containerd.service.d/10-fjord-audit.conf
+    systemctl daemon-reload
+    printf '%s\n' "$runtime" | sed -n 's/^ExecStartPost=-//p' | sh
+  fi
 else
   log "auditd is not installed: audit rules not loaded"
 fi
