@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -192,5 +193,35 @@ func TestPlanDriftNamesWhatMoved(t *testing.T) {
 	}
 	if len(planDrift(saved, saved)) != 0 {
 		t.Error("a plan drifted from itself")
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// TestPlanTextGolden renders a representative change set: a create, an
+// in-place update, a replace, a delete and a refusal.
+func TestPlanTextGolden(t *testing.T) {
+	p := &provision.Plan{Project: "demo", Changes: []provision.Change{
+		{Kind: "pool", Name: "nvme", Action: provision.NoOp, Reasons: []string{"exists (created by fjord)"}},
+		{Kind: "network", Name: "lab", Action: provision.NoOp},
+		{Kind: "image", Name: "bookworm", Action: provision.Create, Reasons: []string{"import into pool nvme as fjord-demo-image-bookworm-1f3c1b7f47b2.qcow2"}},
+		{Kind: "host", Name: "web-0", Action: provision.Update, Reconfigure: true, Reasons: []string{"memory: 2GiB → 4GiB (in place, restarts the guest)"}},
+		{Kind: "host", Name: "web-1", Action: provision.Replace, Reasons: []string{"image sha256 changed", "user-data changed (cloud-init only runs on first boot)"}},
+		{Kind: "host", Name: "db", Action: provision.Create, Reasons: []string{"no domain demo-db"}},
+		{Kind: "host", Name: "old", Action: provision.Delete, Reasons: []string{"not in the configuration"}},
+		{Kind: "volume", Name: "fjord-demo-image-bookworm-aaaaaaaaaaaa.qcow2", Action: provision.Delete, Reasons: []string{"owned by demo and no longer used"}},
+	}, Refused: []string{`host "old" is protected (protect = true) and would be deleted (not in the configuration); set protect = false and apply that first`}}
+	var b bytes.Buffer
+	renderPlan(&b, p)
+	path := filepath.Join("testdata", "plan.golden")
+	if *update {
+		os.WriteFile(path, b.Bytes(), 0o644)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.String() != string(want) {
+		t.Errorf("plan text differs from %s (go test ./cmd/fjord -update):\n%s", path, b.String())
 	}
 }
