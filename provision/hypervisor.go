@@ -99,6 +99,10 @@ type DomainState struct {
 	Name  string
 	State string // running, shutoff, paused, crashed, …
 	Meta  HostMeta
+	// VCPU and MemoryKiB are what the domain is defined with now, which
+	// differs from Meta when someone edited it outside fjord (0: unknown).
+	VCPU      int
+	MemoryKiB uint64
 }
 
 // VolumeState is an owned volume.

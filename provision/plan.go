@@ -311,6 +311,13 @@ func planHost(project, hv string, h DesiredHost, inv *Inventory) Change {
 		return c
 	}
 	restart, reasons := diffMeta(ds.Meta, h.Meta)
+	// Edited outside fjord (virsh setvcpus, setmaxmem, edit): restore.
+	if ds.VCPU != 0 && ds.VCPU != h.Meta.VCPU && ds.Meta.VCPU == h.Meta.VCPU {
+		restart = append(restart, fmt.Sprintf("vcpu: %d, changed outside fjord → %d (in place, restarts the guest)", ds.VCPU, h.Meta.VCPU))
+	}
+	if ds.MemoryKiB != 0 && absDiff(ds.MemoryKiB*1024, h.Meta.Memory) >= uint64(spec.MiB) && ds.Meta.Memory == h.Meta.Memory { // libvirt may round to its alignment
+		restart = append(restart, fmt.Sprintf("memory: %s, changed outside fjord → %s (in place, restarts the guest)", spec.Size(ds.MemoryKiB*1024), spec.Size(h.Meta.Memory)))
+	}
 	if _, ok := findVolume(inv, h.Spec.Pool, OverlayVolume(project, h.Spec.Name)); !ok {
 		reasons = append(reasons, "root disk volume "+OverlayVolume(project, h.Spec.Name)+" is missing")
 	}
@@ -338,6 +345,13 @@ func planHost(project, hv string, h DesiredHost, inv *Inventory) Change {
 		c.Reasons = append(c.Reasons, r)
 	}
 	return c
+}
+
+func absDiff(a, b uint64) uint64 {
+	if a > b {
+		return a - b
+	}
+	return b - a
 }
 
 func seedLeft(inv *Inventory, project string, h DesiredHost) bool {

@@ -147,6 +147,15 @@ func TestPlan(t *testing.T) {
 			want: []string{"update host.web: provisioning did not finish"},
 		},
 		{
+			name: "memory edited outside fjord: restored in place", desired: base,
+			actual: func() *Inventory {
+				inv := applied(base)
+				inv.Domains[0].VCPU, inv.Domains[0].MemoryKiB = 1, 4<<20
+				return inv
+			},
+			want: []string{"update host.web: memory: 4GiB, changed outside fjord → 1GiB (in place, restarts the guest)"},
+		},
+		{
 			name: "root disk deleted outside fjord: replace", desired: base,
 			actual: func() *Inventory {
 				inv := applied(base)

@@ -216,7 +216,11 @@ func domainState(d *libvirt.Domain, project string) (provision.DomainState, bool
 	if err != nil {
 		return provision.DomainState{}, false, translate(err)
 	}
-	return provision.DomainState{Name: name, State: domainStates[st], Meta: meta}, true, nil
+	ds := provision.DomainState{Name: name, State: domainStates[st], Meta: meta}
+	if info, err := d.GetInfo(); err == nil {
+		ds.VCPU, ds.MemoryKiB = int(info.NrVirtCpu), info.MaxMem
+	}
+	return ds, true, nil
 }
 
 // EnsurePool creates a directory pool with an ownership marker, or starts
