@@ -720,3 +720,44 @@ func TestCrashBoundaries(t *testing.T) {
 		t.Errorf("second destroy: exit %d, left %v\n%s%s", r.code, after, r.out, r.err)
 	}
 }
+
+// TestForeignObjectsNamedLikeFjordsSurvive puts a volume and a domain named
+// with the project's prefix next to fjord's own, then destroys: fjord
+// removes its objects, never the foreign ones, and says why the pool stays.
+func TestForeignObjectsNamedLikeFjordsSurvive(t *testing.T) {
+	ctx := context.Background()
+	cfg := []string{"-var-file", h.varFile, h.config}
+	reset(t)
+	if r := fjordEnv(ctx, []string{"FJORD_CRASH_AT=host.node/seed:done"}, append([]string{"apply", "-auto-approve"}, cfg...)...); r.code != -1 {
+		t.Fatalf("apply was not killed: exit %d", r.code)
+	}
+	virsh(t, "vol-create-as", "e2e", "fjord-e2e-foreign.qcow2", "1M", "--format", "qcow2")
+	dom := filepath.Join(h.work, "impostor.xml")
+	os.WriteFile(dom, []byte(`<domain type='qemu'><name>e2e-impostor</name><memory unit='MiB'>64</memory><os><type arch='x86_64'>hvm</type></os></domain>`), 0o600)
+	virsh(t, "define", dom)
+	defer exec.Command("virsh", "-c", "qemu:///system", "undefine", "e2e-impostor").Run()
+
+	r := fjord(ctx, append([]string{"destroy", "-auto-approve"}, cfg...)...)
+	vols := virsh(t, "vol-list", "e2e")
+	doms := virsh(t, "list", "--all", "--name")
+	t.Logf("destroy next to foreign objects: exit %d; pool now holds:\n%s", r.code, vols)
+	if !strings.Contains(vols, "fjord-e2e-foreign.qcow2") || !strings.Contains(doms, "e2e-impostor") {
+		t.Fatalf("destroy removed a foreign object:\nvolumes:\n%s\ndomains:\n%s", vols, doms)
+	}
+	for _, v := range []string{"fjord-e2e-node.qcow2", "fjord-e2e-node-docker.qcow2", "fjord-e2e-node-seed.iso", "image-bookworm"} {
+		if strings.Contains(vols, v) {
+			t.Errorf("destroy left fjord's own %s", v)
+		}
+	}
+	if r.code != 1 || !strings.Contains(r.out+r.err, `pool "e2e" still holds 1 volumes besides fjord's marker: left in place`) {
+		t.Errorf("destroy should report the pool it kept: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	virsh(t, "vol-delete", "--pool", "e2e", "fjord-e2e-foreign.qcow2")
+	virsh(t, "undefine", "e2e-impostor")
+	if r := fjord(ctx, append([]string{"destroy", "-auto-approve"}, cfg...)...); r.code != 0 {
+		t.Fatalf("destroy once the foreign objects were gone: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if left := ownedObjects(t); len(left) != 0 {
+		t.Errorf("left %v", left)
+	}
+}

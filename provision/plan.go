@@ -101,6 +101,48 @@ type DesiredHost struct {
 type Desired struct {
 	Config *spec.Config
 	Hosts  []DesiredHost
+	// Known are the names of volumes fjord may have made for this project,
+	// from the configuration's hosts and images: a volume that only carries
+	// the project's prefix is not enough to be deleted as fjord's.
+	Known map[string]bool
+}
+
+// knownVolumes lists the volume names fjord would give cfg's hosts and
+// images (any checksum of a configured image counts: an image whose
+// sha256 changed leaves its old volume to clean up).
+func knownVolumes(cfg *spec.Config) map[string]bool {
+	k := map[string]bool{PoolMarkerVolume(cfg.Project): true}
+	for _, h := range cfg.Hosts {
+		for _, v := range hostVolumes(cfg.Project, h.Name) {
+			k[v] = true
+		}
+	}
+	return k
+}
+
+func hostVolumes(project, host string) []string {
+	return []string{OverlayVolume(project, host), SeedVolume(project, host), DataVolume(project, host)}
+}
+
+// isImageVolume reports whether name is an image volume of a configured image.
+func isImageVolume(cfg *spec.Config, name string) bool {
+	for _, im := range cfg.Images {
+		prefix := fmt.Sprintf("%simage-%s-", VolumePrefix(cfg.Project), im.Name)
+		rest, ok := strings.CutPrefix(name, prefix)
+		if ok && len(rest) == 12+1+len(im.Format) && isHex(rest[:12]) && rest[12:] == "."+im.Format {
+			return true
+		}
+	}
+	return false
+}
+
+func isHex(s string) bool {
+	for _, r := range s {
+		if !('0' <= r && r <= '9' || 'a' <= r && r <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // SeedInput is the cloud-init input for a host, without its host key.
@@ -117,7 +159,7 @@ func SeedInput(project string, h spec.Host) cloudinit.Input {
 
 // Prepare computes each host's metadata, seed hash included.
 func Prepare(cfg *spec.Config, version string) (*Desired, error) {
-	d := &Desired{Config: cfg}
+	d := &Desired{Config: cfg, Known: knownVolumes(cfg)}
 	for _, h := range cfg.Hosts {
 		seed, err := cloudinit.Render(SeedInput(cfg.Project, h))
 		if err != nil {
@@ -135,9 +177,10 @@ func Prepare(cfg *spec.Config, version string) (*Desired, error) {
 }
 
 // Empty is the desired state of nothing: planning against it destroys
-// everything the project owns.
-func Empty(project string) *Desired {
-	return &Desired{Config: &spec.Config{Project: project}}
+// everything the project owns. cfg (the configuration being destroyed)
+// names the volumes fjord may have made.
+func Empty(cfg *spec.Config) *Desired {
+	return &Desired{Config: &spec.Config{Project: cfg.Project, Images: cfg.Images}, Known: knownVolumes(cfg)}
 }
 
 // MakePlan diffs desired against the actual state of each hypervisor (keyed
@@ -251,9 +294,23 @@ func MakePlan(d *Desired, actual map[string]*Inventory, opts PlanOptions) *Plan 
 					c.Name, map[Action]string{Replace: "replace", Delete: "delete"}[c.Action], strings.Join(c.Reasons, "; ")))
 			}
 		}
+		// Volumes of the project's domains are fjord's too, even when the
+		// host has left the configuration.
+		known := map[string]bool{}
+		for k := range d.Known {
+			known[k] = true
+		}
+		for _, ds := range inv.Domains {
+			for _, v := range hostVolumes(cfg.Project, ds.Meta.Host) {
+				known[v] = true
+			}
+		}
 		for _, vs := range inv.Volumes {
 			if wantVols[vs.Pool+"/"+vs.Name] || vs.Name == PoolMarkerVolume(cfg.Project) {
 				continue
+			}
+			if !known[vs.Name] && !isImageVolume(cfg, vs.Name) {
+				continue // named like fjord's, but not one fjord makes for this configuration: never touched
 			}
 			add(Change{Kind: KindVolume, Name: vs.Name, Pool: vs.Pool, Hypervisor: hv, Action: Delete, Reasons: []string{"owned by " + cfg.Project + " and no longer used"}})
 		}

@@ -170,11 +170,14 @@ func TestPlan(t *testing.T) {
 			want:   []string{"delete host.web: not in the configuration", "delete volume.fjord-proj-image-deb", "delete volume.fjord-proj-web.qcow2"},
 		},
 		{
-			name: "destroy: everything owned goes, foreign objects stay", desired: Empty("proj"),
+			name: "destroy: everything owned goes, foreign objects stay", desired: Empty(testConfig("web")),
 			actual: func() *Inventory {
 				inv := applied(base)
 				inv.Pools = append(inv.Pools, PoolState{Name: "theirs", Active: true})
 				inv.Networks = append(inv.Networks, NetworkState{Name: "default", Active: true})
+				// Volumes named with the project's prefix that fjord never makes.
+				inv.Volumes = append(inv.Volumes, VolumeState{Pool: "pool", Name: "fjord-proj-theirs.qcow2"},
+					VolumeState{Pool: "pool", Name: "fjord-proj-image-deb-notachecksum.qcow2"})
 				return inv
 			},
 			want: []string{"delete host.web", "delete volume.fjord-proj-image", "delete volume.fjord-proj-web.qcow2", "delete network.net", "delete pool.pool"},
@@ -200,7 +203,7 @@ func TestPlan(t *testing.T) {
 				}
 			}
 			for _, l := range lines {
-				if strings.Contains(l, "theirs") || strings.Contains(l, "network.default") {
+				if strings.Contains(l, "theirs") || strings.Contains(l, "network.default") || strings.Contains(l, "notachecksum") {
 					t.Errorf("plan touches a foreign object: %s", l)
 				}
 			}
@@ -263,7 +266,7 @@ func TestProtect(t *testing.T) {
 		t.Errorf("refused = %v", p.Refused)
 	}
 	// So is destroy, from the protection recorded in the domain.
-	p = MakePlan(Empty("proj"), map[string]*Inventory{"hv": inv}, PlanOptions{})
+	p = MakePlan(Empty(testConfig("web")), map[string]*Inventory{"hv": inv}, PlanOptions{})
 	if len(p.Refused) != 1 || !strings.Contains(p.Refused[0], "would be deleted") {
 		t.Errorf("destroy refused = %v", p.Refused)
 	}

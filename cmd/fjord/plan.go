@@ -90,7 +90,7 @@ func (a *app) makePlan(ctx context.Context, c *configFlags, destroy bool, popts 
 	}
 	var d *provision.Desired
 	if destroy {
-		d = provision.Empty(cfg.Project)
+		d = provision.Empty(cfg)
 	} else {
 		if err := checkPools(cfg, s.invs); err != nil {
 			s.close()
