@@ -283,7 +283,7 @@ func (l *loader) decodeImage(b *hcl.Block, ctx *hcl.EvalContext) (spec.Image, Di
 }
 
 var hostSchema = &hcl.BodySchema{
-	Attributes: attrSchema("count", "hypervisor", "image", "pool", "network", "vcpu", "memory", "disk", "protect"),
+	Attributes: attrSchema("count", "hypervisor", "image", "pool", "network", "vcpu", "memory", "disk", "protect", "autostart"),
 	Blocks:     []hcl.BlockHeaderSchema{{Type: "ssh"}, {Type: "docker"}},
 }
 
@@ -401,6 +401,7 @@ func (l *loader) decodeHost(b *hcl.Block, ctx *hcl.EvalContext, defHV string) ([
 			Memory:     ha.size("memory", 1*spec.GiB),
 			Disk:       ha.size("disk", 10*spec.GiB),
 			Protect:    ha.boolean("protect", false),
+			Autostart:  ha.boolean("autostart", false),
 		}
 		if counted {
 			h.Name = fmt.Sprintf("%s-%d", a.name, i)

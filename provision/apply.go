@@ -335,7 +335,7 @@ func (a *applier) host(ctx context.Context, c Change, h DesiredHost) HostResult 
 		hostKey = ds.Meta.HostKey
 		if c.Reconfigure {
 			meta := ds.Meta
-			meta.VCPU, meta.Memory, meta.Protect = h.Meta.VCPU, h.Meta.Memory, h.Meta.Protect
+			meta.VCPU, meta.Memory, meta.Protect, meta.Autostart = h.Meta.VCPU, h.Meta.Memory, h.Meta.Protect, h.Meta.Autostart
 			err := timed("reconfigure", func() error {
 				if err := hv.Reconfigure(ctx, domain, h.Spec.VCPU, uint64(h.Spec.Memory/spec.KiB), meta); err != nil {
 					return err
@@ -349,9 +349,9 @@ func (a *applier) host(ctx context.Context, c Change, h DesiredHost) HostResult 
 				return fail(err)
 			}
 			ds.State = "restarted"
-		} else if ds.Meta.Protect != h.Meta.Protect {
+		} else if ds.Meta.Protect != h.Meta.Protect || ds.Autostart != h.Meta.Autostart {
 			meta := ds.Meta
-			meta.Protect = h.Meta.Protect
+			meta.Protect, meta.Autostart = h.Meta.Protect, h.Meta.Autostart
 			if err := timed("metadata", func() error { return hv.SetMeta(ctx, domain, meta) }); err != nil {
 				return fail(err)
 			}

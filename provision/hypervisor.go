@@ -36,7 +36,8 @@ type Hypervisor interface {
 	DeleteVolume(ctx context.Context, pool, name string) error
 	// DefineAndStart defines the domain (ownership metadata included) and boots it.
 	DefineAndStart(ctx context.Context, d DomainSpec) error
-	// SetMeta rewrites a domain's fjord metadata, live and in its definition.
+	// SetMeta rewrites a domain's fjord metadata, live and in its
+	// definition, and sets its autostart flag to m.Autostart.
 	SetMeta(ctx context.Context, name string, m HostMeta) error
 	// Reconfigure redefines a domain with new vcpu, memory and metadata;
 	// it takes effect at the next start.
@@ -103,6 +104,7 @@ type DomainState struct {
 	// differs from Meta when someone edited it outside fjord (0: unknown).
 	VCPU      int
 	MemoryKiB uint64
+	Autostart bool // as libvirt has it now
 }
 
 // VolumeState is an owned volume.

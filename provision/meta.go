@@ -36,6 +36,7 @@ type HostMeta struct {
 	IP         string `xml:"ip"`
 	User       string `xml:"user"`
 	Protect    bool   `xml:"protect"`
+	Autostart  bool   `xml:"autostart"`
 }
 
 // MarshalMeta renders the metadata element.

@@ -170,7 +170,7 @@ func Prepare(cfg *spec.Config, version string) (*Desired, error) {
 			Project: cfg.Project, Host: h.Name, Version: version, SeedHash: seed.Hash,
 			Hypervisor: h.Hypervisor, VCPU: h.VCPU, Memory: uint64(h.Memory), Disk: uint64(h.Disk),
 			Image: h.Image, ImageSHA: im.SHA256, Pool: h.Pool, Network: h.Network,
-			MAC: h.MAC, IP: h.IP.String(), User: h.SSH.User, DataDisk: uint64(h.Docker.DataDisk), Protect: h.Protect,
+			MAC: h.MAC, IP: h.IP.String(), User: h.SSH.User, DataDisk: uint64(h.Docker.DataDisk), Protect: h.Protect, Autostart: h.Autostart,
 		}})
 	}
 	return d, nil
@@ -394,12 +394,18 @@ func planHost(project, hv string, h DesiredHost, inv *Inventory) Change {
 	default:
 		c.Action, c.Reasons = NoOp, []string{"running, matches the configuration"}
 	}
-	if ds.Meta.Protect != h.Meta.Protect && c.Action != Replace {
-		r := fmt.Sprintf("protect: %t → %t (metadata only)", ds.Meta.Protect, h.Meta.Protect)
+	var meta []string
+	if ds.Meta.Protect != h.Meta.Protect {
+		meta = append(meta, fmt.Sprintf("protect: %t → %t (metadata only)", ds.Meta.Protect, h.Meta.Protect))
+	}
+	if ds.Autostart != h.Meta.Autostart {
+		meta = append(meta, fmt.Sprintf("autostart: %t → %t (in place)", ds.Autostart, h.Meta.Autostart))
+	}
+	if len(meta) > 0 && c.Action != Replace {
 		if c.Action == NoOp {
 			c.Action, c.Reasons = Update, nil
 		}
-		c.Reasons = append(c.Reasons, r)
+		c.Reasons = append(c.Reasons, meta...)
 	}
 	return c
 }

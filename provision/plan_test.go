@@ -147,6 +147,16 @@ func TestPlan(t *testing.T) {
 			want: []string{"update host.web: provisioning did not finish"},
 		},
 		{
+			name: "autostart asked for: set in place",
+			desired: func() *Desired {
+				c := testConfig("web")
+				c.Hosts[0].Autostart = true
+				return prepare(t, c)
+			}(),
+			actual: func() *Inventory { return applied(base) },
+			want:   []string{"update host.web: autostart: false → true (in place)"},
+		},
+		{
 			name: "memory edited outside fjord: restored in place", desired: base,
 			actual: func() *Inventory {
 				inv := applied(base)

@@ -88,6 +88,7 @@ type Host struct {
 	SSH        SSH
 	Docker     Docker
 	Protect    bool // refuse destroy and replace
+	Autostart  bool // libvirt starts the guest when the hypervisor boots
 
 	// Filled by Resolve.
 	MAC string

@@ -220,6 +220,7 @@ func domainState(d *libvirt.Domain, project string) (provision.DomainState, bool
 	if info, err := d.GetInfo(); err == nil {
 		ds.VCPU, ds.MemoryKiB = int(info.NrVirtCpu), info.MaxMem
 	}
+	ds.Autostart, _ = d.GetAutostart()
 	return ds, true, nil
 }
 
@@ -486,6 +487,11 @@ func (c *Conn) DefineAndStart(ctx context.Context, ds provision.DomainSpec) erro
 		return fmt.Errorf("define domain %q: %w", ds.Name, translate(err))
 	}
 	defer d.Free()
+	if ds.Meta.Autostart {
+		if err := d.SetAutostart(true); err != nil {
+			return fmt.Errorf("set autostart of %q: %w", ds.Name, translate(err))
+		}
+	}
 	if err := d.Create(); err != nil {
 		return fmt.Errorf("start domain %q: %w", ds.Name, translate(err))
 	}
@@ -790,6 +796,9 @@ func (c *Conn) SetMeta(ctx context.Context, name string, m provision.HostMeta) e
 	}
 	if err := d.SetMetadata(libvirt.DOMAIN_METADATA_ELEMENT, x, "fjord", provision.MetadataNamespace, flags); err != nil {
 		return fmt.Errorf("update metadata of %q: %w", name, translate(err))
+	}
+	if err := d.SetAutostart(m.Autostart); err != nil {
+		return fmt.Errorf("set autostart of %q: %w", name, translate(err))
 	}
 	return nil
 }

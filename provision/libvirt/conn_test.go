@@ -46,13 +46,13 @@ func TestMetadataRoundTrip(t *testing.T) {
 	if got.Name != "proj-web" || got.State != "running" || got.Meta.SeedHash != "abc" || got.Meta.HostKey != "ssh-ed25519 AAAA" || got.Meta.VCPU != 2 || got.Meta.Memory != 1<<30 {
 		t.Errorf("domain = %+v", got)
 	}
-	// SetMeta replaces the element; the inventory reads the new one.
-	meta.Protect = true
+	// SetMeta replaces the element and sets autostart; the inventory reads both.
+	meta.Protect, meta.Autostart = true, true
 	if err := c.SetMeta(ctx, "proj-web", meta); err != nil {
 		t.Fatal(err)
 	}
 	inv, _ = c.Inventory(ctx, "proj")
-	if len(inv.Domains) != 1 || !inv.Domains[0].Meta.Protect || inv.Domains[0].Meta.SeedHash != "abc" {
+	if len(inv.Domains) != 1 || !inv.Domains[0].Meta.Protect || !inv.Domains[0].Autostart || inv.Domains[0].Meta.SeedHash != "abc" {
 		t.Errorf("after SetMeta: %+v", inv.Domains)
 	}
 	// Reconfigure and Restart: new vcpu and memory in the definition, the
