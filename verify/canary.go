@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/fjord-dev/fjord/canary/probe"
 	"github.com/fjord-dev/fjord/sshx"
 )
 
@@ -16,16 +17,11 @@ type InputRunner interface {
 	RunInput(ctx context.Context, cmd string, in io.Reader) (sshx.Result, error)
 }
 
-// probeReport mirrors cmd/fjord-probe's output.
+// probeReport is the probe's report and the dockremap line of /etc/subuid
+// printed before the probe ran.
 type probeReport struct {
-	UIDMap     string `json:"uid_map"`
-	Seccomp    string `json:"seccomp"`
-	NoNewPrivs string `json:"no_new_privs"`
-	CapEff     string `json:"cap_eff"`
-	AppArmor   string `json:"apparmor"`
-	UID        int    `json:"uid"`
-	RootWrite  string `json:"root_write"`
-	subuid     string // the dockremap line of /etc/subuid, printed before the probe ran
+	probe.Report
+	subuid string
 }
 
 // canaryScript imports the image from stdin, runs the probe the hardened
@@ -72,7 +68,7 @@ func readProbe(o Output) (probeReport, string) {
 		return p, fmt.Sprintf("the canary did not run (exit %d): %s", o.Code, orEmpty(o.Text))
 	}
 	lines := strings.Split(strings.TrimSpace(o.Text), "\n")
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &p); err != nil {
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &p.Report); err != nil {
 		return p, fmt.Sprintf("unreadable probe output %q", orEmpty(o.Text))
 	}
 	if f := strings.Split(lines[0], ":"); len(f) == 3 && f[0] == "dockremap" {

@@ -10,21 +10,12 @@ import (
 	"encoding/json"
 	"os"
 	"strings"
+
+	"github.com/fjord-dev/fjord/canary/probe"
 )
 
-// Report is what the probe prints, as one JSON object.
-type Report struct {
-	UIDMap     string `json:"uid_map"`
-	Seccomp    string `json:"seccomp"`
-	NoNewPrivs string `json:"no_new_privs"`
-	CapEff     string `json:"cap_eff"`
-	AppArmor   string `json:"apparmor"`
-	UID        int    `json:"uid"`
-	RootWrite  string `json:"root_write"` // "refused: …" or "allowed"
-}
-
 func main() {
-	r := Report{UID: os.Getuid()}
+	r := probe.Report{UID: os.Getuid()}
 	if b, err := os.ReadFile("/proc/self/uid_map"); err == nil {
 		r.UIDMap = strings.Join(strings.Fields(string(b)), " ")
 	}

@@ -500,9 +500,9 @@ func (c *Conn) DefineAndStart(ctx context.Context, ds provision.DomainSpec) erro
 
 // StartDomain boots a defined domain.
 func (c *Conn) StartDomain(ctx context.Context, name string) error {
-	d, err := c.c.LookupDomainByName(name)
+	d, err := c.domain(name)
 	if err != nil {
-		return fmt.Errorf("domain %q: %w", name, translate(err))
+		return err
 	}
 	defer d.Free()
 	if err := d.Create(); err != nil {
@@ -535,9 +535,9 @@ var shutoffReasons = map[int]string{
 
 // DomainStatus reports state, reason and leased addresses.
 func (c *Conn) DomainStatus(ctx context.Context, name string) (provision.DomainStatus, error) {
-	d, err := c.c.LookupDomainByName(name)
+	d, err := c.domain(name)
 	if err != nil {
-		return provision.DomainStatus{}, fmt.Errorf("domain %q: %w", name, translate(err))
+		return provision.DomainStatus{}, err
 	}
 	defer d.Free()
 	st, reason, err := d.GetState()
@@ -728,9 +728,9 @@ const seedTarget = "vdb"
 // DetachSeed unplugs the seed disk from the running guest and removes it
 // from the definition, waiting (up to 30 s) for the guest to let go of it.
 func (c *Conn) DetachSeed(ctx context.Context, name string) error {
-	d, err := c.c.LookupDomainByName(name)
+	d, err := c.domain(name)
 	if err != nil {
-		return fmt.Errorf("domain %q: %w", name, translate(err))
+		return err
 	}
 	defer d.Free()
 	disk, err := findDisk(d, seedTarget, libvirt.DOMAIN_XML_INACTIVE)
@@ -781,9 +781,9 @@ func findDisk(d *libvirt.Domain, dev string, flags libvirt.DomainXMLFlags) (stri
 
 // SetMeta replaces the domain's fjord metadata element.
 func (c *Conn) SetMeta(ctx context.Context, name string, m provision.HostMeta) error {
-	d, err := c.c.LookupDomainByName(name)
+	d, err := c.domain(name)
 	if err != nil {
-		return fmt.Errorf("domain %q: %w", name, translate(err))
+		return err
 	}
 	defer d.Free()
 	x, err := provision.MarshalMetaElement(m)
@@ -829,9 +829,9 @@ func stop(ctx context.Context, d *libvirt.Domain, name string, opts provision.Re
 // Reconfigure rewrites vcpu, memory and metadata in the domain's
 // definition; a running guest sees them after its next start.
 func (c *Conn) Reconfigure(ctx context.Context, name string, vcpu int, memoryKiB uint64, m provision.HostMeta) error {
-	d, err := c.c.LookupDomainByName(name)
+	d, err := c.domain(name)
 	if err != nil {
-		return fmt.Errorf("domain %q: %w", name, translate(err))
+		return err
 	}
 	defer d.Free()
 	x, err := d.GetXMLDesc(libvirt.DOMAIN_XML_INACTIVE)
@@ -864,9 +864,9 @@ func (c *Conn) Reconfigure(ctx context.Context, name string, vcpu int, memoryKiB
 
 // Restart stops the guest and boots it again with its current definition.
 func (c *Conn) Restart(ctx context.Context, name string, opts provision.RemoveOptions) error {
-	d, err := c.c.LookupDomainByName(name)
+	d, err := c.domain(name)
 	if err != nil {
-		return fmt.Errorf("domain %q: %w", name, translate(err))
+		return err
 	}
 	defer d.Free()
 	if err := stop(ctx, d, name, opts); err != nil {
@@ -876,4 +876,14 @@ func (c *Conn) Restart(ctx context.Context, name string, opts provision.RemoveOp
 		return fmt.Errorf("start domain %q: %w", name, translate(err))
 	}
 	return nil
+}
+
+// domain looks a domain up by name; the caller frees it. A missing one is
+// provision.ErrNotFound, named.
+func (c *Conn) domain(name string) (*libvirt.Domain, error) {
+	d, err := c.c.LookupDomainByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("domain %q: %w", name, translate(err))
+	}
+	return d, nil
 }

@@ -35,9 +35,9 @@ func (monitor) Events(context.Context) (<-chan qmp.Event, error) {
 
 // QueryKVM asks QEMU itself (QMP query-kvm) whether the guest runs under KVM.
 func (c *Conn) QueryKVM(ctx context.Context, name string) (provision.KVMStatus, error) {
-	d, err := c.c.LookupDomainByName(name)
+	d, err := c.domain(name)
 	if err != nil {
-		return provision.KVMStatus{}, fmt.Errorf("domain %q: %w", name, translate(err))
+		return provision.KVMStatus{}, err
 	}
 	defer d.Free()
 	info, err := raw.NewMonitor(monitor{d}).QueryKVM()
