@@ -43,7 +43,7 @@ type Options struct {
 	Parallelism     int           // hosts worked on at once per hypervisor (default 4)
 	BootTimeout     time.Duration // per wait: address, SSH, cloud-init (default 10m)
 	ShutdownTimeout time.Duration // ACPI shutdown before forcing off (default 60s)
-	PollInterval    time.Duration // default 2s
+	PollInterval    time.Duration // between looks for an address or SSH (default 500ms: each look is one cheap call)
 	KeepOnFailure   bool          // leave a failed host's objects for inspection
 	ImageCache      string        // where images given by url are downloaded
 	// HostKeys are host keys to reuse instead of generating new ones, by
@@ -132,7 +132,7 @@ func Apply(ctx context.Context, plan *Plan, d *Desired, hvs map[string]Hyperviso
 		opts.ShutdownTimeout = 60 * time.Second
 	}
 	if opts.PollInterval <= 0 {
-		opts.PollInterval = 2 * time.Second
+		opts.PollInterval = 500 * time.Millisecond
 	}
 	if opts.Dial == nil {
 		opts.Dial = DialSSH

@@ -136,6 +136,17 @@ func isImageVolume(cfg *spec.Config, name string) bool {
 	return false
 }
 
+// currentImage reports whether name is the volume of a configured image
+// at its configured checksum, and which image.
+func currentImage(cfg *spec.Config, name string) (string, bool) {
+	for _, im := range cfg.Images {
+		if name == ImageVolume(cfg.Project, im.Name, im.SHA256, im.Format) {
+			return im.Name, true
+		}
+	}
+	return "", false
+}
+
 func isHex(s string) bool {
 	for _, r := range s {
 		if !('0' <= r && r <= '9' || 'a' <= r && r <= 'f') {
@@ -307,6 +318,14 @@ func MakePlan(d *Desired, actual map[string]*Inventory, opts PlanOptions) *Plan 
 		}
 		for _, vs := range inv.Volumes {
 			if wantVols[vs.Pool+"/"+vs.Name] || vs.Name == PoolMarkerVolume(cfg.Project) {
+				continue
+			}
+			// An imported image stays in its pool while both are in the
+			// configuration, so scaling to no hosts and back (a pipeline's
+			// disposable hosts) does not import it again.
+			if im, ok := currentImage(cfg, vs.Name); ok && wantPools[vs.Pool] {
+				add(Change{Kind: KindImage, Name: im, Hypervisor: hv, Pool: vs.Pool, Action: NoOp,
+					Reasons: []string{"imported as " + vs.Name + "; kept while the image and pool " + vs.Pool + " are configured"}})
 				continue
 			}
 			if !known[vs.Name] && !isImageVolume(cfg, vs.Name) {

@@ -175,9 +175,9 @@ func TestPlan(t *testing.T) {
 			want: []string{"replace host.web: root disk volume fjord-proj-web.qcow2 is missing"},
 		},
 		{
-			name: "host removed from the configuration: delete it and its volumes", desired: prepare(t, testConfig()),
+			name: "host removed from the configuration: delete it and its volumes, keep the configured image", desired: prepare(t, testConfig()),
 			actual: func() *Inventory { return applied(base) },
-			want:   []string{"delete host.web: not in the configuration", "delete volume.fjord-proj-image-deb", "delete volume.fjord-proj-web.qcow2"},
+			want:   []string{"delete host.web: not in the configuration", "delete volume.fjord-proj-web.qcow2"},
 		},
 		{
 			name: "destroy: everything owned goes, foreign objects stay", desired: Empty(testConfig("web")),

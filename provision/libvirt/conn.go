@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -134,22 +135,88 @@ func (c *Conn) Inventory(ctx context.Context, project string) (*provision.Invent
 		ns.Owned = ns.Bridge == provision.NetworkBridge(project, nx.Name)
 		inv.Networks = append(inv.Networks, ns)
 	}
-	doms, err := c.c.ListAllDomains(0)
+	doms, err := c.domains(project)
+	if err != nil {
+		return nil, err
+	}
+	inv.Domains = doms
+	return inv, nil
+}
+
+// domains reads the project's domains with a number of libvirt calls that
+// does not grow with the number of hosts, except for one definition read
+// per domain named for the project (libvirt has no bulk read of XML or
+// metadata): one listing, one listing of the autostarted, one bulk state
+// query.
+func (c *Conn) domains(project string) ([]provision.DomainState, error) {
+	all, err := c.c.ListAllDomains(0)
 	if err != nil {
 		return nil, fmt.Errorf("list domains on %s: %w", c.uri, translate(err))
 	}
-	for i := range doms {
-		d := &doms[i]
+	var named []*libvirt.Domain
+	defer func() {
+		for _, d := range named {
+			d.Free()
+		}
+	}()
+	for i := range all {
+		if name, err := all[i].GetName(); err == nil && strings.HasPrefix(name, project+"-") {
+			named = append(named, &all[i])
+			continue
+		}
+		all[i].Free()
+	}
+	if len(named) == 0 {
+		return nil, nil
+	}
+	auto, err := c.c.ListAllDomains(libvirt.CONNECT_LIST_DOMAINS_AUTOSTART)
+	if err != nil {
+		return nil, fmt.Errorf("list autostarted domains on %s: %w", c.uri, translate(err))
+	}
+	autostart := map[string]bool{}
+	for i := range auto {
+		if name, err := auto[i].GetName(); err == nil {
+			autostart[name] = true
+		}
+		auto[i].Free()
+	}
+	stats, err := c.c.GetAllDomainStats(named, libvirt.DOMAIN_STATS_STATE|libvirt.DOMAIN_STATS_BALLOON, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read domain states on %s: %w", c.uri, translate(err))
+	}
+	state := map[string]string{}
+	liveMem := map[string]uint64{}
+	for _, s := range stats {
+		name, err := s.Domain.GetName()
+		s.Domain.Free()
+		if err != nil {
+			continue
+		}
+		if s.State != nil && s.State.StateSet {
+			state[name] = domainStates[s.State.State]
+		}
+		if s.Balloon != nil && s.Balloon.MaximumSet && state[name] == "running" {
+			liveMem[name] = s.Balloon.Maximum
+		}
+	}
+	var out []provision.DomainState
+	for _, d := range named {
 		ds, ok, err := domainState(d, project)
-		d.Free()
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			inv.Domains = append(inv.Domains, ds)
+			ds.State, ds.Autostart = state[ds.Name], autostart[ds.Name]
+			if m, ok := liveMem[ds.Name]; ok {
+				// A running guest keeps the memory it booted with until
+				// it restarts: a definition changed without a restart
+				// (an apply interrupted between the two) is drift too.
+				ds.MemoryKiB = m
+			}
+			out = append(out, ds)
 		}
 	}
-	return inv, nil
+	return out, nil
 }
 
 func (c *Conn) poolState(p *libvirt.StoragePool, prefix string) (provision.PoolState, []provision.VolumeState, error) {
@@ -178,50 +245,94 @@ func (c *Conn) poolState(p *libvirt.StoragePool, prefix string) (provision.PoolS
 	ps.Volumes = len(vols)
 	for i := range vols {
 		v := &vols[i]
-		name, _ := v.GetName()
-		path, _ := v.GetPath()
-		v.Free()
+		name, _ := v.GetName() // held by the object: no call to the daemon
 		if proj, ok := strings.CutSuffix(name, "-pool.owner"); ok && strings.HasPrefix(proj, "fjord-") {
 			ps.OwnedBy = strings.TrimPrefix(proj, "fjord-")
 		}
 		if strings.HasPrefix(name, prefix) {
+			var path string
+			if px.Type == "dir" && ps.Path != "" {
+				path = filepath.Join(ps.Path, name) // a directory pool's volumes are its files
+			} else {
+				path, _ = v.GetPath()
+			}
 			owned = append(owned, provision.VolumeState{Pool: px.Name, Name: name, Path: path})
 		}
+		v.Free()
 	}
 	return ps, owned, nil
 }
 
-// domainState reads a domain's fjord metadata; ok is false for domains the
-// project does not own.
+// domainDef is the part of a domain definition an inventory needs.
+type domainDef struct {
+	Name   string `xml:"name"`
+	VCPU   uint   `xml:"vcpu"`
+	Memory struct {
+		Value uint64 `xml:",chardata"`
+		Unit  string `xml:"unit,attr"`
+	} `xml:"memory"`
+	Metadata struct {
+		Host []struct {
+			XMLName xml.Name
+			Inner   string `xml:",innerxml"`
+		} `xml:",any"`
+	} `xml:"metadata"`
+}
+
+// domainState reads a domain's persistent definition (one call) and its
+// fjord metadata; ok is false for domains the project does not own. The
+// persistent definition is what fjord wrote and what a later start boots,
+// so a change made with virsh edit or setmaxmem --config is seen at once.
 func domainState(d *libvirt.Domain, project string) (provision.DomainState, bool, error) {
-	name, err := d.GetName()
-	if err != nil {
-		return provision.DomainState{}, false, translate(err)
-	}
-	if !strings.HasPrefix(name, project+"-") {
-		return provision.DomainState{}, false, nil
-	}
-	m, err := d.GetMetadata(libvirt.DOMAIN_METADATA_ELEMENT, provision.MetadataNamespace, libvirt.DOMAIN_AFFECT_CONFIG)
+	x, err := d.GetXMLDesc(libvirt.DOMAIN_XML_INACTIVE)
 	if err != nil {
 		if notFound(err) {
-			return provision.DomainState{}, false, nil // same prefix, not ours
+			return provision.DomainState{}, false, nil // undefined meanwhile
 		}
-		return provision.DomainState{}, false, fmt.Errorf("read metadata of %q: %w", name, translate(err))
+		return provision.DomainState{}, false, fmt.Errorf("read domain: %w", translate(err))
 	}
-	meta, err := provision.UnmarshalMeta(m)
-	if err != nil || meta.Project != project {
-		return provision.DomainState{}, false, nil
+	var def domainDef
+	if err := xml.Unmarshal([]byte(x), &def); err != nil {
+		return provision.DomainState{}, false, fmt.Errorf("parse domain XML: %w", err)
 	}
-	st, _, err := d.GetState()
-	if err != nil {
-		return provision.DomainState{}, false, translate(err)
+	for _, el := range def.Metadata.Host {
+		if el.XMLName.Space != provision.MetadataNamespace || el.XMLName.Local != "host" {
+			continue
+		}
+		meta, err := provision.UnmarshalMeta("<host>" + el.Inner + "</host>")
+		if err != nil || meta.Project != project {
+			return provision.DomainState{}, false, nil
+		}
+		mem, err := toKiB(def.Memory.Value, def.Memory.Unit)
+		if err != nil {
+			return provision.DomainState{}, false, fmt.Errorf("domain %q: %w", def.Name, err)
+		}
+		return provision.DomainState{Name: def.Name, Meta: meta, VCPU: int(def.VCPU), MemoryKiB: mem}, true, nil
 	}
-	ds := provision.DomainState{Name: name, State: domainStates[st], Meta: meta}
-	if info, err := d.GetInfo(); err == nil {
-		ds.VCPU, ds.MemoryKiB = int(info.NrVirtCpu), info.MaxMem
+	return provision.DomainState{}, false, nil // same prefix, not ours
+}
+
+// toKiB converts a libvirt memory amount to KiB.
+func toKiB(v uint64, unit string) (uint64, error) {
+	switch unit {
+	case "", "k", "KiB":
+		return v, nil
+	case "b", "bytes":
+		return v / 1024, nil
+	case "KB":
+		return v * 1000 / 1024, nil
+	case "M", "MiB":
+		return v << 10, nil
+	case "MB":
+		return v * 1000 * 1000 / 1024, nil
+	case "G", "GiB":
+		return v << 20, nil
+	case "GB":
+		return v * 1000 * 1000 * 1000 / 1024, nil
+	case "T", "TiB":
+		return v << 30, nil
 	}
-	ds.Autostart, _ = d.GetAutostart()
-	return ds, true, nil
+	return 0, fmt.Errorf("unknown memory unit %q", unit)
 }
 
 // EnsurePool creates a directory pool with an ownership marker, or starts

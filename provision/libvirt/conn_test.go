@@ -43,7 +43,8 @@ func TestMetadataRoundTrip(t *testing.T) {
 		t.Fatalf("owned domains = %+v, want proj-web only (the driver's own \"test\" domain is not fjord's)", inv.Domains)
 	}
 	got := inv.Domains[0]
-	if got.Name != "proj-web" || got.State != "running" || got.Meta.SeedHash != "abc" || got.Meta.HostKey != "ssh-ed25519 AAAA" || got.Meta.VCPU != 2 || got.Meta.Memory != 1<<30 {
+	if got.Name != "proj-web" || got.State != "running" || got.Meta.SeedHash != "abc" || got.Meta.HostKey != "ssh-ed25519 AAAA" || got.Meta.VCPU != 2 || got.Meta.Memory != 1<<30 ||
+		got.VCPU != 2 || got.MemoryKiB != 1<<20 || got.Autostart {
 		t.Errorf("domain = %+v", got)
 	}
 	// SetMeta replaces the element and sets autostart; the inventory reads both.
@@ -71,8 +72,19 @@ func TestMetadataRoundTrip(t *testing.T) {
 		t.Errorf("after Reconfigure:\n%s", x)
 	}
 	inv, _ = c.Inventory(ctx, "proj")
-	if len(inv.Domains) != 1 || inv.Domains[0].State != "running" || inv.Domains[0].Meta.Memory != 512<<20 {
+	if len(inv.Domains) != 1 || inv.Domains[0].State != "running" || inv.Domains[0].Meta.Memory != 512<<20 ||
+		inv.Domains[0].VCPU != 1 || inv.Domains[0].MemoryKiB != 512<<10 {
 		t.Errorf("after Restart: %+v", inv.Domains)
+	}
+	// A guest powered off behind fjord's back is listed as shut off.
+	d, _ = c.c.LookupDomainByName("proj-web")
+	if err := d.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	d.Free()
+	inv, _ = c.Inventory(ctx, "proj")
+	if len(inv.Domains) != 1 || inv.Domains[0].State != "shutoff" {
+		t.Errorf("after power-off: %+v", inv.Domains)
 	}
 	other, _ := c.Inventory(ctx, "other")
 	if len(other.Domains) != 0 {
