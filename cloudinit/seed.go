@@ -146,15 +146,46 @@ func InstanceID(project, host string) string {
 
 // Render builds the seed. It is deterministic for a given input.
 func Render(in Input) (*Seed, error) {
+	p, err := build(in)
+	if err != nil {
+		return nil, err
+	}
+	ud, err := userData(p.cc)
+	if err != nil {
+		return nil, err
+	}
+	hash, err := seedHash(p.md, p.nc, p.cc)
+	if err != nil {
+		return nil, err
+	}
+	return &Seed{MetaData: p.md, UserData: ud, NetworkConfig: p.nc, DaemonJSON: p.daemonJSON, Hash: hash}, nil
+}
+
+// Hash is Render(in).Hash without rendering the user-data document.
+func Hash(in Input) (string, error) {
+	p, err := build(in)
+	if err != nil {
+		return "", err
+	}
+	return seedHash(p.md, p.nc, p.cc)
+}
+
+// parts are a seed's documents before the user-data is rendered.
+type parts struct {
+	md, nc, daemonJSON []byte
+	cc                 cloudConfig
+}
+
+func build(in Input) (parts, error) {
 	daemonJSON, err := json.MarshalIndent(DaemonConfig(in.Docker), "", "  ")
 	if err != nil {
-		return nil, fmt.Errorf("render daemon.json: %w", err)
+		return parts{}, fmt.Errorf("render daemon.json: %w", err)
 	}
 	daemonJSON = append(daemonJSON, '\n')
 
 	md, err := yaml.Marshal(metaData{InstanceID: InstanceID(in.Project, in.Host), LocalHostname: in.Host, DSMode: "local"})
 	if err != nil {
-		return nil, fmt.Errorf("render meta-data: %w", err)
+		return parts{}, fmt.Errorf("render meta-data: %w", err)
 	}
 	nc := networkConfig{Version: 2, Ethernets: map[string]ethernet{}}
 	var e ethernet
@@ -163,7 +194,7 @@ func Render(in Input) (*Seed, error) {
 	nc.Ethernets["primary"] = e
 	ncb, err := yaml.Marshal(nc)
 	if err != nil {
-		return nil, fmt.Errorf("render network-config: %w", err)
+		return parts{}, fmt.Errorf("render network-config: %w", err)
 	}
 
 	cc := cloudConfig{
@@ -195,28 +226,26 @@ func Render(in Input) (*Seed, error) {
 	if in.Docker.SeccompProfile != "" {
 		cc.WriteFiles = append(cc.WriteFiles, writeFile{Path: SeccompProfilePath, Owner: "root:root", Permissions: "0644", Content: in.Docker.SeccompProfile})
 	}
-	ud, err := userData(cc)
-	if err != nil {
-		return nil, err
-	}
-	// The hash covers the seed with the host key blanked out.
+	return parts{md: md, nc: ncb, daemonJSON: daemonJSON, cc: cc}, nil
+}
+
+// seedHash identifies a seed by its meta-data, network-config and the
+// user-data document with the host key blanked out. The user-data enters
+// as its canonical JSON: the YAML is a function of the same struct, and
+// JSON is an order of magnitude cheaper to produce, which matters when a
+// plan hashes a thousand seeds.
+func seedHash(md, nc []byte, cc cloudConfig) (string, error) {
 	cc.SSHKeys = sshKeys{}
-	blank, err := userData(cc)
+	ud, err := json.Marshal(cc)
 	if err != nil {
-		return nil, err
+		return "", fmt.Errorf("hash user-data: %w", err)
 	}
 	h := sha256.New()
-	for _, part := range [][]byte{md, ncb, blank} {
+	for _, part := range [][]byte{md, nc, ud} {
 		fmt.Fprintf(h, "%d\n", len(part))
 		h.Write(part)
 	}
-	return &Seed{
-		MetaData:      md,
-		UserData:      ud,
-		NetworkConfig: ncb,
-		DaemonJSON:    daemonJSON,
-		Hash:          hex.EncodeToString(h.Sum(nil)),
-	}, nil
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func userData(cc cloudConfig) ([]byte, error) {

@@ -102,6 +102,15 @@ func TestHashIgnoresHostKeyButNotConfig(t *testing.T) {
 	if d.Hash == a.Hash {
 		t.Error("seed hash did not change with daemon.json")
 	}
+	// Plans use Hash, which skips rendering: it must agree with Render.
+	for _, in := range []Input{testInput(), in} {
+		in.HostKey = HostKey{}
+		r, _ := Render(in)
+		h, err := Hash(in)
+		if err != nil || h != r.Hash {
+			t.Errorf("Hash = %q, %v; Render's hash %q", h, err, r.Hash)
+		}
+	}
 }
 
 func TestISOReadsBack(t *testing.T) {

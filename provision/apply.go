@@ -337,13 +337,22 @@ func (a *applier) host(ctx context.Context, c Change, h DesiredHost) HostResult 
 			meta := ds.Meta
 			meta.VCPU, meta.Memory, meta.Protect, meta.Autostart = h.Meta.VCPU, h.Meta.Memory, h.Meta.Protect, h.Meta.Autostart
 			err := timed("reconfigure", func() error {
-				if err := hv.Reconfigure(ctx, domain, h.Spec.VCPU, uint64(h.Spec.Memory/spec.KiB), meta); err != nil {
+				// The metadata keeps the old vcpu and memory until the guest
+				// runs with the new ones: an apply stopped in between leaves
+				// a difference the next plan sees and finishes.
+				if err := hv.Reconfigure(ctx, domain, h.Spec.VCPU, uint64(h.Spec.Memory/spec.KiB), ds.Meta); err != nil {
 					return err
 				}
+				var err error
 				if ds.State == "running" {
-					return hv.Restart(ctx, domain, RemoveOptions{ShutdownTimeoutSeconds: int(a.opts.ShutdownTimeout / time.Second)})
+					err = hv.Restart(ctx, domain, RemoveOptions{ShutdownTimeoutSeconds: int(a.opts.ShutdownTimeout / time.Second)})
+				} else {
+					err = hv.StartDomain(ctx, domain)
 				}
-				return hv.StartDomain(ctx, domain)
+				if err != nil {
+					return err
+				}
+				return hv.SetMeta(ctx, domain, meta)
 			})
 			if err != nil {
 				return fail(err)

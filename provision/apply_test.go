@@ -124,7 +124,15 @@ func (f *fakeHV) DefineAndStart(ctx context.Context, d DomainSpec) error {
 }
 
 func (f *fakeHV) SetMeta(ctx context.Context, name string, m HostMeta) error {
-	return f.call("meta " + name)
+	if err := f.call("meta " + name); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	d := f.domains[name]
+	d.Meta = m
+	f.domains[name] = d
+	f.mu.Unlock()
+	return nil
 }
 func (f *fakeHV) StartDomain(ctx context.Context, name string) error { return f.call("start " + name) }
 
@@ -302,6 +310,23 @@ func TestApplyChangesMemoryInPlace(t *testing.T) {
 	d := prepare(t, c)
 	inv, _ := hv.Inventory(context.Background(), "proj")
 	plan := MakePlan(d, map[string]*Inventory{"hv": inv}, PlanOptions{})
+
+	// Stopped after the definition changed but before the guest restarted:
+	// the recorded memory is still the old one, so the next plan finishes.
+	hv.failOn = "restart proj-web"
+	if _, err := Apply(context.Background(), plan, d, map[string]Hypervisor{"hv": hv}, Options{PollInterval: time.Millisecond}); err == nil {
+		t.Fatal("Apply succeeded with a failing restart")
+	}
+	hv.failOn = ""
+	inv, _ = hv.Inventory(context.Background(), "proj")
+	if inv.Domains[0].Meta.Memory != before.Hosts[0].Meta.Memory {
+		t.Fatalf("after the interrupted update: %+v", inv.Domains[0])
+	}
+	plan = MakePlan(d, map[string]*Inventory{"hv": inv}, PlanOptions{})
+	if got := summary(plan); !strings.HasPrefix(got, "update host.web: memory: ") || !strings.Contains(got, "→ 3GiB (in place") {
+		t.Fatalf("plan after the interrupted update:\n%s", got)
+	}
+	hv.calls = nil
 	res, err := Apply(context.Background(), plan, d, map[string]Hypervisor{"hv": hv}, Options{
 		PollInterval: time.Millisecond,
 		Dial:         func(ctx context.Context, t2 sshx.Target) (Guest, error) { return goodGuest{t}, nil },

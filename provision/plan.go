@@ -172,13 +172,13 @@ func SeedInput(project string, h spec.Host) cloudinit.Input {
 func Prepare(cfg *spec.Config, version string) (*Desired, error) {
 	d := &Desired{Config: cfg, Known: knownVolumes(cfg)}
 	for _, h := range cfg.Hosts {
-		seed, err := cloudinit.Render(SeedInput(cfg.Project, h))
+		hash, err := cloudinit.Hash(SeedInput(cfg.Project, h))
 		if err != nil {
 			return nil, fmt.Errorf("host %q: %w", h.Name, err)
 		}
 		im, _ := cfg.Image(h.Image)
 		d.Hosts = append(d.Hosts, DesiredHost{Spec: h, Meta: HostMeta{
-			Project: cfg.Project, Host: h.Name, Version: version, SeedHash: seed.Hash,
+			Project: cfg.Project, Host: h.Name, Version: version, SeedHash: hash,
 			Hypervisor: h.Hypervisor, VCPU: h.VCPU, Memory: uint64(h.Memory), Disk: uint64(h.Disk),
 			Image: h.Image, ImageSHA: im.SHA256, Pool: h.Pool, Network: h.Network,
 			MAC: h.MAC, IP: h.IP.String(), User: h.SSH.User, DataDisk: uint64(h.Docker.DataDisk), Protect: h.Protect, Autostart: h.Autostart,

@@ -14,6 +14,8 @@ packages=(
   cloud-init
   # ssh client for the user after a demo, iproute2 for the network namespace
   openssh-client iproute2
+  # make bench: the virt-install baseline fjord is measured against
+  virtinst
 )
 
 missing=()

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/fjord-dev/fjord/hcl"
 	"github.com/fjord-dev/fjord/provision"
@@ -90,25 +91,44 @@ func (s *session) refresh(ctx context.Context) error {
 	return nil
 }
 
-// open connects to every hypervisor and reads its inventory. Each
-// connection failure names the hypervisor block.
+// open connects to every hypervisor and reads its inventory, all
+// hypervisors at once. Each connection failure names the hypervisor block.
 func (a *app) open(ctx context.Context, cfg *spec.Config) (*session, error) {
 	s := &session{cfg: cfg, hvs: map[string]provision.Hypervisor{}, invs: map[string]*provision.Inventory{}}
+	type opened struct {
+		hv  provision.Hypervisor
+		inv *provision.Inventory
+		err error
+	}
+	res := make([]opened, len(cfg.Hypervisors))
+	var wg sync.WaitGroup
+	for i, h := range cfg.Hypervisors {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.log.Debug("connecting", "hypervisor", h.Name, "uri", h.URI)
+			hv, err := a.connect(h.URI)
+			if err != nil {
+				res[i].err = fmt.Errorf("hypervisor %q: %w", h.Name, err)
+				return
+			}
+			res[i].hv = hv
+			if res[i].inv, err = hv.Inventory(ctx, cfg.Project); err != nil {
+				res[i].err = fmt.Errorf("hypervisor %q: %w", h.Name, err)
+			}
+		}()
+	}
+	wg.Wait()
 	var errs []error
-	for _, h := range cfg.Hypervisors {
-		a.log.Debug("connecting", "hypervisor", h.Name, "uri", h.URI)
-		hv, err := a.connect(h.URI)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("hypervisor %q: %w", h.Name, err))
+	for i, h := range cfg.Hypervisors {
+		if res[i].hv != nil {
+			s.hvs[h.Name] = res[i].hv
+		}
+		if res[i].err != nil {
+			errs = append(errs, res[i].err)
 			continue
 		}
-		s.hvs[h.Name] = hv
-		inv, err := hv.Inventory(ctx, cfg.Project)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("hypervisor %q: %w", h.Name, err))
-			continue
-		}
-		s.invs[h.Name] = inv
+		s.invs[h.Name] = res[i].inv
 	}
 	if len(errs) > 0 {
 		s.close()

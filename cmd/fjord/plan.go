@@ -84,19 +84,32 @@ func (a *app) makePlan(ctx context.Context, c *configFlags, destroy bool, popts 
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	// The desired state is computed while the hypervisors are read.
+	type prepared struct {
+		d   *provision.Desired
+		err error
+	}
+	prep := make(chan prepared, 1)
+	go func() {
+		if destroy {
+			prep <- prepared{d: provision.Empty(cfg)}
+			return
+		}
+		d, err := provision.Prepare(cfg, version)
+		prep <- prepared{d, err}
+	}()
 	s, err := a.open(ctx, cfg)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	var d *provision.Desired
-	if destroy {
-		d = provision.Empty(cfg)
-	} else {
+	p := <-prep
+	if p.err != nil {
+		s.close()
+		return nil, nil, nil, p.err
+	}
+	d := p.d
+	if !destroy {
 		if err := checkPools(cfg, s.invs); err != nil {
-			s.close()
-			return nil, nil, nil, err
-		}
-		if d, err = provision.Prepare(cfg, version); err != nil {
 			s.close()
 			return nil, nil, nil, err
 		}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -146,8 +147,9 @@ func (c *Conn) Inventory(ctx context.Context, project string) (*provision.Invent
 // domains reads the project's domains with a number of libvirt calls that
 // does not grow with the number of hosts, except for one definition read
 // per domain named for the project (libvirt has no bulk read of XML or
-// metadata): one listing, one listing of the autostarted, one bulk state
-// query.
+// metadata): one listing, one of the autostarted, three by state.
+// (virConnectGetAllDomainStats would do for the states, but the Go binding
+// asks each domain for its vCPU count while decoding the answer.)
 func (c *Conn) domains(project string) ([]provision.DomainState, error) {
 	all, err := c.c.ListAllDomains(0)
 	if err != nil {
@@ -180,41 +182,52 @@ func (c *Conn) domains(project string) ([]provision.DomainState, error) {
 		}
 		auto[i].Free()
 	}
-	stats, err := c.c.GetAllDomainStats(named, libvirt.DOMAIN_STATS_STATE|libvirt.DOMAIN_STATS_BALLOON, 0)
+	state, err := c.states()
 	if err != nil {
-		return nil, fmt.Errorf("read domain states on %s: %w", c.uri, translate(err))
+		return nil, err
 	}
-	state := map[string]string{}
-	liveMem := map[string]uint64{}
-	for _, s := range stats {
-		name, err := s.Domain.GetName()
-		s.Domain.Free()
-		if err != nil {
+	// Definitions are read a few at a time: each read is a round trip,
+	// and the daemon answers several at once.
+	type read struct {
+		ds  provision.DomainState
+		ok  bool
+		err error
+	}
+	reads := make([]read, len(named))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(definitionReaders, len(named)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				reads[i].ds, reads[i].ok, reads[i].err = domainState(named[i], project)
+			}
+		}()
+	}
+	for i := range named {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	var out []provision.DomainState
+	for i, r := range reads {
+		if r.err != nil {
+			return nil, r.err
+		}
+		if !r.ok {
 			continue
 		}
-		if s.State != nil && s.State.StateSet {
-			state[name] = domainStates[s.State.State]
-		}
-		if s.Balloon != nil && s.Balloon.MaximumSet && state[name] == "running" {
-			liveMem[name] = s.Balloon.Maximum
-		}
-	}
-	var out []provision.DomainState
-	for _, d := range named {
-		ds, ok, err := domainState(d, project)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			ds.State, ds.Autostart = state[ds.Name], autostart[ds.Name]
-			if m, ok := liveMem[ds.Name]; ok {
-				// A running guest keeps the memory it booted with until
-				// it restarts: a definition changed without a restart
-				// (an apply interrupted between the two) is drift too.
-				ds.MemoryKiB = m
+		ds := r.ds
+		ds.State, ds.Autostart = state[ds.Name], autostart[ds.Name]
+		if ds.State == "" { // crashed, suspended, shutting down: rare, asked one by one
+			st, _, err := named[i].GetState()
+			if err != nil {
+				return nil, fmt.Errorf("state of %q: %w", ds.Name, translate(err))
 			}
-			out = append(out, ds)
+			ds.State = domainStates[st]
 		}
+		out = append(out, ds)
 	}
 	return out, nil
 }
@@ -263,6 +276,34 @@ func (c *Conn) poolState(p *libvirt.StoragePool, prefix string) (provision.PoolS
 	return ps, owned, nil
 }
 
+// definitionReaders is how many domain definitions one inventory reads at once.
+const definitionReaders = 4
+
+// states lists running, paused and shut-off domains by name, one call each.
+func (c *Conn) states() (map[string]string, error) {
+	state := map[string]string{}
+	for _, s := range []struct {
+		flag libvirt.ConnectListAllDomainsFlags
+		name string
+	}{
+		{libvirt.CONNECT_LIST_DOMAINS_RUNNING, "running"},
+		{libvirt.CONNECT_LIST_DOMAINS_PAUSED, "paused"},
+		{libvirt.CONNECT_LIST_DOMAINS_SHUTOFF, "shutoff"},
+	} {
+		doms, err := c.c.ListAllDomains(s.flag)
+		if err != nil {
+			return nil, fmt.Errorf("list %s domains on %s: %w", s.name, c.uri, translate(err))
+		}
+		for i := range doms {
+			if name, err := doms[i].GetName(); err == nil {
+				state[name] = s.name
+			}
+			doms[i].Free()
+		}
+	}
+	return state, nil
+}
+
 // domainDef is the part of a domain definition an inventory needs.
 type domainDef struct {
 	Name   string `xml:"name"`
@@ -272,10 +313,7 @@ type domainDef struct {
 		Unit  string `xml:"unit,attr"`
 	} `xml:"memory"`
 	Metadata struct {
-		Host []struct {
-			XMLName xml.Name
-			Inner   string `xml:",innerxml"`
-		} `xml:",any"`
+		Host *provision.HostMeta `xml:"https://fjord.dev/xmlns/host/1 host"`
 	} `xml:"metadata"`
 }
 
@@ -295,21 +333,16 @@ func domainState(d *libvirt.Domain, project string) (provision.DomainState, bool
 	if err := xml.Unmarshal([]byte(x), &def); err != nil {
 		return provision.DomainState{}, false, fmt.Errorf("parse domain XML: %w", err)
 	}
-	for _, el := range def.Metadata.Host {
-		if el.XMLName.Space != provision.MetadataNamespace || el.XMLName.Local != "host" {
-			continue
-		}
-		meta, err := provision.UnmarshalMeta("<host>" + el.Inner + "</host>")
-		if err != nil || meta.Project != project {
-			return provision.DomainState{}, false, nil
-		}
-		mem, err := toKiB(def.Memory.Value, def.Memory.Unit)
-		if err != nil {
-			return provision.DomainState{}, false, fmt.Errorf("domain %q: %w", def.Name, err)
-		}
-		return provision.DomainState{Name: def.Name, Meta: meta, VCPU: int(def.VCPU), MemoryKiB: mem}, true, nil
+	meta := def.Metadata.Host
+	if meta == nil || meta.Project != project {
+		return provision.DomainState{}, false, nil // same prefix, not ours
 	}
-	return provision.DomainState{}, false, nil // same prefix, not ours
+	mem, err := toKiB(def.Memory.Value, def.Memory.Unit)
+	if err != nil {
+		return provision.DomainState{}, false, fmt.Errorf("domain %q: %w", def.Name, err)
+	}
+	meta.XMLName, meta.NS = xml.Name{}, ""
+	return provision.DomainState{Name: def.Name, Meta: *meta, VCPU: int(def.VCPU), MemoryKiB: mem}, true, nil
 }
 
 // toKiB converts a libvirt memory amount to KiB.
