@@ -1,0 +1,82 @@
+// Command fjord-authz is fjord's Docker authorization plugin. It listens on
+// /run/docker/plugins/fjord-authz.sock, where dockerd discovers plugins by
+// name, and judges every API request by the policy fjord wrote for this
+// host (/etc/fjord/authz.json). It is built static and reaches the host in
+// its cloud-init seed; systemd starts it before docker.service.
+//
+// Without a readable policy it does not start, and dockerd, which names it
+// in daemon.json, then refuses every request: the host fails closed.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/fjord-dev/fjord/authz"
+)
+
+func main() {
+	policyFile := flag.String("policy", "/etc/fjord/authz.json", "the policy fjord wrote for this host")
+	socket := flag.String("socket", "/run/docker/plugins/fjord-authz.sock", "where dockerd finds the plugin")
+	flag.Parse()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := run(*policyFile, *socket, log); err != nil {
+		log.Error("fjord-authz stopped", "error", err)
+		os.Exit(1)
+	}
+}
+
+func run(policyFile, socket string, log *slog.Logger) error {
+	b, err := os.ReadFile(policyFile)
+	if err != nil {
+		return err
+	}
+	var p authz.Policy
+	if err := json.Unmarshal(b, &p); err != nil {
+		return fmt.Errorf("%s: %w", policyFile, err)
+	}
+	if probs := p.Validate(); len(probs) > 0 {
+		return fmt.Errorf("%s: %v", policyFile, probs)
+	}
+	if err := os.MkdirAll(filepath.Dir(socket), 0o755); err != nil {
+		return err
+	}
+	if err := os.Remove(socket); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	l, err := net.Listen("unix", socket)
+	if err != nil {
+		return err
+	}
+	if err := os.Chmod(socket, 0o600); err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: authz.Handler(p, log), ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	log.Info("fjord-authz listening", "socket", socket, "host", p.Host, "relaxed", p.Relaxed)
+	_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
+	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
