@@ -5,13 +5,14 @@ BIN := bin/fjord
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: help build test unit race e2e lint fmt demo demo-destroy clean
+.PHONY: help build test unit race e2e bench lint fmt demo demo-destroy clean
 
 help: ## Show this help
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-build: ## Build bin/fjord, with its static canary probe embedded
+build: ## Build bin/fjord, with its static canary probe and fjord-authz plugin embedded
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o canary/probe.bin ./cmd/fjord-probe
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o authz/plugin/fjord-authz.bin ./cmd/fjord-authz
 	$(GO) build -tags probe -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/fjord
 
 test: lint unit race e2e ## Run every test tier, fastest first (as root: e2e boots guests)
@@ -24,6 +25,9 @@ race: ## Unit tests again under the race detector
 
 e2e: ## End-to-end: real libvirtd and QEMU guests in a network namespace (root)
 	$(GO) test -tags e2e -count=1 -v -timeout 40m ./e2e
+
+bench: ## Benchmarks against virt-install, plan at scale, overlays (root, ~30 min); writes BENCHMARKS.md
+	bash scripts/bench.sh
 
 demo: ## Provision the shipped example and verify it (root)
 	bash scripts/demo.sh

@@ -242,14 +242,14 @@ func TestCapabilitiesAndSeccompProfiles(t *testing.T) {
 		t.Errorf("allowed capability refused: %s", d.Msg)
 	}
 	for opt, rule := range map[string]string{
-		`seccomp:unconfined`: RuleSeccompUnconfined,
+		`seccomp:unconfined`:                             RuleSeccompUnconfined,
 		`seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}`: RuleSeccompUnconfined,
 		`seccomp={\"defaultAction\":\"SCMP_ACT_ERRNO\"}`: "",
-		`apparmor:unconfined`:     RuleAppArmorUnconfined,
-		`apparmor=docker-default`: "",
-		`no-new-privileges`:       "",
-		`no-new-privileges=true`:  "",
-		`label=disable`:           "",
+		`apparmor:unconfined`:                            RuleAppArmorUnconfined,
+		`apparmor=docker-default`:                        "",
+		`no-new-privileges`:                              "",
+		`no-new-privileges=true`:                         "",
+		`label=disable`:                                  "",
 	} {
 		d := p.Decide(body(`{"HostConfig": {"SecurityOpt": ["` + opt + `"]}}`))
 		if d.Rule != rule {

@@ -28,6 +28,11 @@ func (s *Seed) ISO() ([]byte, error) {
 			return nil, fmt.Errorf("seed image: add %s: %w", f.name, err)
 		}
 	}
+	if len(s.AuthzPlugin) > 0 {
+		if err := w.AddFile(bytes.NewReader(s.AuthzPlugin), AuthzPluginFile); err != nil {
+			return nil, fmt.Errorf("seed image: add %s: %w", AuthzPluginFile, err)
+		}
+	}
 	var out bytes.Buffer
 	if err := w.WriteTo(&out, VolumeLabel); err != nil {
 		return nil, fmt.Errorf("seed image: %w", err)

@@ -28,6 +28,12 @@ type Input struct {
 	HostKey HostKey
 	// Docker is the hardening profile.
 	Docker spec.Docker
+	// HostBlock is the host's block name in HCL (host.NAME), which the
+	// authorization plugin names in its refusals.
+	HostBlock string
+	// AuthzPlugin is the static fjord-authz program, shipped on the seed
+	// image next to the documents.
+	AuthzPlugin []byte
 }
 
 // HostKey is an OpenSSH ed25519 key pair in the text forms cloud-init takes.
@@ -43,6 +49,8 @@ type Seed struct {
 	NetworkConfig []byte
 	// DaemonJSON is the daemon.json written to the host, for verification.
 	DaemonJSON []byte
+	// AuthzPlugin is the fjord-authz program, a file of its own on the image.
+	AuthzPlugin []byte
 	// Hash identifies everything in the seed except the host key, so a plan
 	// can tell whether a host's seed would change without generating a key.
 	Hash string
@@ -105,12 +113,16 @@ type networkConfig struct {
 const (
 	DaemonJSONPath     = "/etc/docker/daemon.json"
 	SeccompProfilePath = "/etc/docker/seccomp/fjord.json"
-	SysctlPath         = "/etc/sysctl.d/90-fjord.conf"
-	SSHDropInPath      = "/etc/ssh/sshd_config.d/10-fjord.conf"
-	AuditRulesPath     = "/etc/audit/rules.d/fjord-docker.rules"
-	NetworksPath       = "/etc/fjord/docker-networks"
-	setupScriptPath    = "/usr/local/sbin/fjord-setup"
-	DockerWrapperPath  = "/usr/local/bin/docker"
+	AuthzPolicyPath    = "/etc/fjord/authz.json"
+	AuthzUnitPath      = "/etc/systemd/system/fjord-authz.service"
+	// AuthzPluginFile is the plugin's file name on the seed image.
+	AuthzPluginFile   = "fjord-authz"
+	SysctlPath        = "/etc/sysctl.d/90-fjord.conf"
+	SSHDropInPath     = "/etc/ssh/sshd_config.d/10-fjord.conf"
+	AuditRulesPath    = "/etc/audit/rules.d/fjord-docker.rules"
+	NetworksPath      = "/etc/fjord/docker-networks"
+	setupScriptPath   = "/usr/local/sbin/fjord-setup"
+	DockerWrapperPath = "/usr/local/bin/docker"
 )
 
 // DataDiskSerial is the virtio serial of the disk for /var/lib/docker; the
@@ -154,11 +166,11 @@ func Render(in Input) (*Seed, error) {
 	if err != nil {
 		return nil, err
 	}
-	hash, err := seedHash(p.md, p.nc, p.cc)
+	hash, err := seedHash(p.md, p.nc, p.cc, in.AuthzPlugin)
 	if err != nil {
 		return nil, err
 	}
-	return &Seed{MetaData: p.md, UserData: ud, NetworkConfig: p.nc, DaemonJSON: p.daemonJSON, Hash: hash}, nil
+	return &Seed{MetaData: p.md, UserData: ud, NetworkConfig: p.nc, DaemonJSON: p.daemonJSON, AuthzPlugin: in.AuthzPlugin, Hash: hash}, nil
 }
 
 // Hash is Render(in).Hash without rendering the user-data document.
@@ -167,7 +179,7 @@ func Hash(in Input) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return seedHash(p.md, p.nc, p.cc)
+	return seedHash(p.md, p.nc, p.cc, in.AuthzPlugin)
 }
 
 // parts are a seed's documents before the user-data is rendered.
@@ -182,6 +194,10 @@ func build(in Input) (parts, error) {
 		return parts{}, fmt.Errorf("render daemon.json: %w", err)
 	}
 	daemonJSON = append(daemonJSON, '\n')
+	policy, err := json.MarshalIndent(in.Docker.AuthzPolicy(in.HostBlock), "", "  ")
+	if err != nil {
+		return parts{}, fmt.Errorf("render authz policy: %w", err)
+	}
 
 	md, err := yaml.Marshal(metaData{InstanceID: InstanceID(in.Project, in.Host), LocalHostname: in.Host, DSMode: "local"})
 	if err != nil {
@@ -220,6 +236,8 @@ func build(in Input) (parts, error) {
 			{Path: NetworksPath, Owner: "root:root", Permissions: "0644", Content: networksFile(in.Docker.Networks)},
 			{Path: setupScriptPath, Owner: "root:root", Permissions: "0755", Content: string(templates.Must("setup.sh"))},
 			{Path: DockerWrapperPath, Owner: "root:root", Permissions: "0755", Content: string(templates.Must("docker-wrapper.sh"))},
+			{Path: AuthzPolicyPath, Owner: "root:root", Permissions: "0644", Content: string(policy) + "\n"},
+			{Path: AuthzUnitPath, Owner: "root:root", Permissions: "0644", Content: string(templates.Must("fjord-authz.service"))},
 		},
 		RunCmd: [][]string{{setupScriptPath}},
 	}
@@ -234,14 +252,15 @@ func build(in Input) (parts, error) {
 // as its canonical JSON: the YAML is a function of the same struct, and
 // JSON is an order of magnitude cheaper to produce, which matters when a
 // plan hashes a thousand seeds.
-func seedHash(md, nc []byte, cc cloudConfig) (string, error) {
+func seedHash(md, nc []byte, cc cloudConfig, plugin []byte) (string, error) {
 	cc.SSHKeys = sshKeys{}
 	ud, err := json.Marshal(cc)
 	if err != nil {
 		return "", fmt.Errorf("hash user-data: %w", err)
 	}
 	h := sha256.New()
-	for _, part := range [][]byte{md, nc, ud} {
+	pluginSum := sha256.Sum256(plugin)
+	for _, part := range [][]byte{md, nc, ud, pluginSum[:]} {
 		fmt.Fprintf(h, "%d\n", len(part))
 		h.Write(part)
 	}

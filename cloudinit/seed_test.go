@@ -102,6 +102,11 @@ func TestHashIgnoresHostKeyButNotConfig(t *testing.T) {
 	if d.Hash == a.Hash {
 		t.Error("seed hash did not change with daemon.json")
 	}
+	in = testInput()
+	in.AuthzPlugin = []byte("another fjord-authz build")
+	if e, _ := Render(in); e.Hash == a.Hash {
+		t.Error("seed hash did not change with the authz plugin")
+	}
 	// Plans use Hash, which skips rendering: it must agree with Render.
 	for _, in := range []Input{testInput(), in} {
 		in.HostKey = HostKey{}
@@ -114,7 +119,9 @@ func TestHashIgnoresHostKeyButNotConfig(t *testing.T) {
 }
 
 func TestISOReadsBack(t *testing.T) {
-	s, err := Render(testInput())
+	in := testInput()
+	in.AuthzPlugin = []byte("\x7fELF the plugin")
+	s, err := Render(in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +150,7 @@ func TestISOReadsBack(t *testing.T) {
 		b, _ := io.ReadAll(k.Reader())
 		got[k.Name()] = b
 	}
-	for name, want := range map[string][]byte{"user-data": s.UserData, "meta-data": s.MetaData, "network-config": s.NetworkConfig} {
+	for name, want := range map[string][]byte{"user-data": s.UserData, "meta-data": s.MetaData, "network-config": s.NetworkConfig, AuthzPluginFile: in.AuthzPlugin} {
 		if !bytes.Equal(got[name], want) {
 			t.Errorf("ISO file %s = %q, want the rendered content", name, got[name])
 		}

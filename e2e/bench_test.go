@@ -426,3 +426,284 @@ func writeScaleNodes(dir string) error {
 	}
 	return nil
 }
+
+// ---------------------------------------------------------------------------
+// Overlay cost: a host's root disk on a small and on a large base image.
+
+// BenchmarkOverlay creates a host's root volume (a qcow2 overlay, through
+// fjord's libvirt adapter) on a 100 MiB and on a 10 GiB base image whose
+// space is really allocated, twenty times each.
+func BenchmarkOverlay(b *testing.B) {
+	ctx := context.Background()
+	c, err := lv.Open("qemu:///system")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	const pool = "bench-overlay"
+	dir := "/var/lib/fjord/pools/" + pool
+	if err := c.EnsurePool(ctx, provision.PoolSpec{Name: pool, Path: dir, Project: "bench-overlay"}); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		for _, v := range []string{"base-100MiB.qcow2", "base-10GiB.qcow2", "overlay.qcow2"} {
+			_ = c.DeleteVolume(ctx, pool, v)
+		}
+		if err := c.DeletePool(ctx, pool); err != nil {
+			b.Error(err)
+		}
+	}()
+	out("")
+	out("## Overlay creation on a small and a large base image")
+	var medians []time.Duration
+	for _, size := range []string{"100M", "10G"} {
+		name := "base-" + strings.TrimSuffix(size, "M") + "MiB.qcow2"
+		if size == "10G" {
+			name = "base-10GiB.qcow2"
+		}
+		base := filepath.Join(dir, name)
+		// preallocation=falloc gives the file its whole size on disk.
+		mk := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-o", "preallocation=falloc", base, size)
+		if o, err := mk.CombinedOutput(); err != nil {
+			b.Fatalf("%s: %v\n%s", strings.Join(mk.Args, " "), err, o)
+		}
+		du, _ := exec.Command("du", "-h", base).Output()
+		var ds []time.Duration
+		for i := 0; i < 20; i++ {
+			t0 := time.Now()
+			if _, err := c.CreateVolume(ctx, provision.VolumeSpec{Pool: pool, Name: "overlay.qcow2", Format: "qcow2", Capacity: 12 << 30,
+				Backing: &provision.Backing{Path: base, Format: "qcow2"}}); err != nil {
+				b.Fatal(err)
+			}
+			ds = append(ds, time.Since(t0))
+			if err := c.DeleteVolume(ctx, pool, "overlay.qcow2"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		medians = append(medians, median(ds))
+		out("base %-5s (%s on disk): overlay created in median %.1f ms (min %.1f, max %.1f) over %d runs",
+			size, strings.Fields(string(du))[0], ms(median(ds)), ms(slicesMin(ds)), ms(slicesMax(ds)), len(ds))
+		os.Remove(base)
+	}
+	out("command: %s, then provision/libvirt CreateVolume (libvirt vol-create with a backing store) ×20 per base", "qemu-img create -f qcow2 -o preallocation=falloc BASE SIZE")
+	out("ratio 10 GiB / 100 MiB: %.2f", float64(medians[1])/float64(medians[0]))
+	b.ReportMetric(ms(medians[0]), "ms-overlay-100MiB")
+	b.ReportMetric(ms(medians[1]), "ms-overlay-10GiB")
+}
+
+// ---------------------------------------------------------------------------
+// Guests: fjord against virt-install, where the time goes, parallel applies.
+
+type benchProject struct {
+	config  string
+	varFile string
+}
+
+func newBenchProject(b *testing.B) benchProject {
+	return benchProject{config: filepath.Join(h.root, "e2e", "testdata", "bench"), varFile: h.varFile}
+}
+
+// apply runs fjord apply for n hosts, measured.
+func (p benchProject) apply(ctx context.Context, n int) measured {
+	return measure(ctx, true, nil, "apply", "-auto-approve", "-json", "-var-file", p.varFile, "-var", fmt.Sprintf("hosts=%d", n), p.config)
+}
+
+func (p benchProject) destroy(b *testing.B) {
+	m := measure(context.Background(), true, nil, "destroy", "-auto-approve", "-json", "-shutdown-timeout", "1s", "-var-file", p.varFile, p.config)
+	mustSucceed(b, "fjord destroy", m)
+}
+
+// phaseOrder lists the phases of one cold apply as the issue names them.
+var phaseOrder = []struct{ key, label string }{
+	{"pool.bench/create", "pool"},
+	{"network.bench/create", "network"},
+	{"image.bookworm/import", "image import (762 MiB, stream upload)"},
+	{"volume", "overlay (root disk)"},
+	{"data-disk", "docker data disk"},
+	{"seed", "seed (ISO, upload)"},
+	{"boot", "define + start"},
+	{"address", "boot → address (DHCP lease)"},
+	{"ssh", "address → SSH with pinned key"},
+	{"cloud-init", "cloud-init to done"},
+	{"verify", "verification (76 checks, canary)"},
+	{"seal", "seal (cloud-init off, seed detached and deleted)"},
+}
+
+func phase(m measured, key string) time.Duration {
+	if d, ok := m.took[key]; ok {
+		return d
+	}
+	for k, d := range m.took {
+		if strings.HasPrefix(k, "host.") && strings.HasSuffix(k, "/"+key) {
+			return d
+		}
+	}
+	return 0
+}
+
+// BenchmarkSingleHost compares fjord with the script a user would
+// otherwise write, on the same image, size and network, and shows where
+// one cold apply spends its time.
+func BenchmarkSingleHost(b *testing.B) {
+	ctx := context.Background()
+	p := newBenchProject(b)
+	p.destroy(b)
+	defer p.destroy(b)
+
+	out("")
+	out("## One host, cold: where the time goes")
+	pl := measure(ctx, true, nil, "plan", "-var-file", p.varFile, "-var", "hosts=1", p.config)
+	if pl.code != 0 {
+		b.Fatalf("plan: %s", pl.err)
+	}
+	cold := p.apply(ctx, 1)
+	mustSucceed(b, "cold apply", cold)
+	out("command: fjord plan / fjord apply -auto-approve -json -var hosts=1 e2e/testdata/bench (inside netns %s; phases from the JSON events)", netns)
+	out("  %-50s %8.2f s", "plan (separate run: load, connect, inventory, diff)", pl.wall.Seconds())
+	var sum time.Duration
+	for _, ph := range phaseOrder {
+		d := phase(cold, ph.key)
+		sum += d
+		out("  %-50s %8.2f s", ph.label, d.Seconds())
+	}
+	out("  %-50s %8.2f s", "apply wall (process start to exit)", cold.wall.Seconds())
+	out("  %-50s %8.2f s", "  of which outside the phases above", (cold.wall - sum).Seconds())
+	out("  %-50s %8.2f s (user+sys; plan run: %.2f s)", "fjord's own CPU time", cold.cpu.Seconds(), pl.cpu.Seconds())
+
+	// The rounds start from a project with its pool, network and image:
+	// both sides then boot the same image on the same network.
+	mustSucceed(b, "apply hosts=0", p.apply(ctx, 0))
+
+	out("")
+	out("## One host to SSH-ready: fjord against virt-install, alternating, %d rounds", benchRounds)
+	out("baseline: qemu-img create -b IMAGE (root 6G) + qemu-img create (data 10G) + virt-install --import --cloud-init user-data=… --machine pc --osinfo debian11 --virt-type qemu --vcpus 1 --memory 2048 --network network=bench; poll virsh net-dhcp-leases and ssh every 0.5 s")
+	out("fjord:    fjord apply -auto-approve -json -var hosts=1 (SSH-ready = arrival of the host's ssh done event); then fjord apply -var hosts=0")
+	var base, fj, full, cpu []time.Duration
+	for r := 1; r <= benchRounds; r++ {
+		bl, err := baseline(ctx)
+		if err != nil {
+			b.Fatalf("baseline round %d: %v", r, err)
+		}
+		m := p.apply(ctx, 1)
+		mustSucceed(b, "apply", m)
+		mustSucceed(b, "apply hosts=0", p.apply(ctx, 0))
+		base, fj, full, cpu = append(base, bl), append(fj, m.ready("ssh")), append(full, m.wall), append(cpu, m.cpu)
+		out("  round %d: virt-install %6.1f s   fjord %6.1f s (address %.1f s, ssh %.1f s)   fjord full apply %6.1f s, CPU %.2f s",
+			r, bl.Seconds(), m.ready("ssh").Seconds(), phase(m, "address").Seconds(), phase(m, "ssh").Seconds(), m.wall.Seconds(), m.cpu.Seconds())
+	}
+	ratio := float64(median(fj)) / float64(median(base))
+	out("median to SSH-ready: virt-install %s, fjord %s, ratio %.3f (target ≤ 1.05)", secs(median(base)), secs(median(fj)), ratio)
+	out("median full apply (SSH, cloud-init, verification, seal): %s; fjord CPU per host applied: median %.2f s (target ≤ 0.5 s)", secs(median(full)), median(cpu).Seconds())
+	b.ReportMetric(ratio, "fjord/virt-install")
+	b.ReportMetric(median(cpu).Seconds(), "fjord-CPU-s/host")
+}
+
+// baseline boots one guest the way a user would script it without fjord
+// and returns the time from the first command to a working SSH login.
+func baseline(ctx context.Context) (time.Duration, error) {
+	const name, mac = "bench-baseline", "52:54:00:be:4c:01"
+	dir := "/var/lib/fjord/pools/bench"
+	root, data := filepath.Join(dir, "baseline-root.qcow2"), filepath.Join(dir, "baseline-data.qcow2")
+	ud := filepath.Join(h.work, "baseline-user-data")
+	pub, err := os.ReadFile(h.key + ".pub")
+	if err != nil {
+		return 0, err
+	}
+	doc := fmt.Sprintf("#cloud-config\nusers:\n  - name: admin\n    shell: /bin/bash\n    sudo: ALL=(ALL) NOPASSWD:ALL\n    ssh_authorized_keys:\n      - %s\n", strings.TrimSpace(string(pub)))
+	if err := os.WriteFile(ud, []byte(doc), 0o600); err != nil {
+		return 0, err
+	}
+	_, bootPoolMissing := exec.Command("virsh", "-c", "qemu:///system", "pool-info", "boot").Output()
+	cleanup := func() {
+		exec.Command("virsh", "-c", "qemu:///system", "destroy", name).Run()
+		exec.Command("virsh", "-c", "qemu:///system", "undefine", name).Run()
+		os.Remove(root)
+		os.Remove(data)
+		if bootPoolMissing != nil { // virt-install makes it silently: take it away again
+			exec.Command("virsh", "-c", "qemu:///system", "pool-destroy", "boot").Run()
+			exec.Command("virsh", "-c", "qemu:///system", "pool-undefine", "boot").Run()
+		}
+	}
+	cleanup()
+	defer cleanup()
+	t0 := time.Now()
+	steps := [][]string{
+		{"qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", h.image, root, "6G"},
+		{"qemu-img", "create", "-q", "-f", "qcow2", data, "10G"},
+		{"virt-install", "--connect", "qemu:///system", "--name", name, "--import", "--virt-type", "qemu", "--machine", "pc",
+			"--osinfo", "debian11", "--vcpus", "1", "--memory", "2048",
+			"--disk", "path=" + root + ",format=qcow2,bus=virtio", "--disk", "path=" + data + ",format=qcow2,bus=virtio",
+			"--network", "network=bench,mac=" + mac + ",model=virtio", "--graphics", "none", "--noautoconsole",
+			"--cloud-init", "user-data=" + ud},
+	}
+	for _, s := range steps {
+		if o, err := exec.CommandContext(ctx, s[0], s[1:]...).CombinedOutput(); err != nil {
+			return 0, fmt.Errorf("%s: %v\n%s", strings.Join(s, " "), err, o)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Minute)
+	var ip string
+	for ip == "" {
+		o, _ := exec.Command("virsh", "-c", "qemu:///system", "net-dhcp-leases", "bench", "--mac", mac).Output()
+		for _, f := range strings.Fields(string(o)) {
+			if a, _, ok := strings.Cut(f, "/"); ok && strings.HasPrefix(a, "192.168.152.") {
+				ip = a
+			}
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("no lease for %s", mac)
+		}
+		if ip == "" {
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	for {
+		ssh := exec.Command("ip", "netns", "exec", netns, "ssh", "-i", h.key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+			"-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", "admin@"+ip, "true")
+		if ssh.Run() == nil {
+			return time.Since(t0), nil
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("no SSH on %s", ip)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// BenchmarkParallelApply applies 1, 2 and 4 hosts at once from a project
+// whose image is already imported.
+func BenchmarkParallelApply(b *testing.B) {
+	ctx := context.Background()
+	p := newBenchProject(b)
+	p.destroy(b)
+	defer p.destroy(b)
+	mustSucceed(b, "apply hosts=0", p.apply(ctx, 0))
+	// The image is imported once, outside the measured runs.
+	mustSucceed(b, "apply hosts=1 (image import)", p.apply(ctx, 1))
+	mustSucceed(b, "apply hosts=0", p.apply(ctx, 0))
+	out("")
+	out("## Parallel apply (1 vCPU, 2 GiB per host; image already imported; full apply with verification)")
+	out("command: fjord apply -auto-approve -json -var hosts=N e2e/testdata/bench, then -var hosts=0")
+	var one time.Duration
+	for _, n := range []int{1, 2, 4} {
+		m := p.apply(ctx, n)
+		mustSucceed(b, fmt.Sprintf("apply hosts=%d", n), m)
+		mustSucceed(b, "apply hosts=0", p.apply(ctx, 0))
+		if n == 1 {
+			one = m.wall
+		}
+		out("  %d host(s): wall %6.1f s, ratio to one host %.2f, last host SSH-ready at %.1f s, fjord CPU %.2f s (%.2f s per host)",
+			n, m.wall.Seconds(), float64(m.wall)/float64(one), m.ready("ssh").Seconds(), m.cpu.Seconds(), m.cpu.Seconds()/float64(n))
+		if n == 4 {
+			out("4 hosts / 1 host: %.2f (target ≤ 2.2 on this %d-core machine)", float64(m.wall)/float64(one), numCPU())
+			b.ReportMetric(float64(m.wall)/float64(one), "4-hosts/1-host")
+		}
+	}
+}
+
+func numCPU() int {
+	o, _ := exec.Command("nproc").Output()
+	var n int
+	fmt.Sscan(strings.TrimSpace(string(o)), &n)
+	return n
+}

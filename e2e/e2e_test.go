@@ -39,6 +39,7 @@ type harness struct {
 	config  string // the HCL directory
 	varFile string
 	key     string // client private key path
+	image   string // the guest image file
 }
 
 var h harness
@@ -84,10 +85,13 @@ func setup() (int, error) {
 		{"install packages", func() error { return runScript("scripts/install-deps.sh") }},
 		{"start libvirtd", func() error { return runScript("scripts/libvirtd.sh", "start", netns) }},
 		{"build fjord", func() error {
-			probe := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", "canary/probe.bin", "./cmd/fjord-probe")
-			probe.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if err := cmdErr(probe, h.root); err != nil {
-				return err
+			// The static helpers fjord embeds: the canary probe and the authz plugin.
+			for out, pkg := range map[string]string{"canary/probe.bin": "./cmd/fjord-probe", "authz/plugin/fjord-authz.bin": "./cmd/fjord-authz"} {
+				c := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
+				c.Env = append(os.Environ(), "CGO_ENABLED=0")
+				if err := cmdErr(c, h.root); err != nil {
+					return err
+				}
 			}
 			// crashhook: FJORD_CRASH_AT makes this binary kill itself at an event.
 			return cmdErr(exec.Command("go", "build", "-tags", "probe,crashhook", "-o", h.bin, "./cmd/fjord"), h.root)
@@ -131,6 +135,7 @@ func writeVars() error {
 		return err
 	}
 	image := strings.TrimSpace(string(out))
+	h.image = image
 	sum, err := exec.Command("sha256sum", image).Output()
 	if err != nil {
 		return err
@@ -141,6 +146,9 @@ func writeVars() error {
 	}
 	h.key = filepath.Join(h.work, "id_ed25519")
 	if err := os.WriteFile(h.key, []byte(kp.PrivatePEM), 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(h.key+".pub", []byte(kp.Public+" e2e\n"), 0o644); err != nil {
 		return err
 	}
 	h.varFile = filepath.Join(h.work, "e2e.fjordvars")

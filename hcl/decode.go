@@ -14,6 +14,7 @@ import (
 	"github.com/zclconf/go-cty/cty/function"
 	"github.com/zclconf/go-cty/cty/function/stdlib"
 
+	"github.com/fjord-dev/fjord/authz"
 	"github.com/fjord-dev/fjord/spec"
 )
 
@@ -290,7 +291,54 @@ var hostSchema = &hcl.BodySchema{
 var dockerSchema = &hcl.BodySchema{
 	Attributes: attrSchema("icc", "userns_remap", "live_restore", "userland_proxy", "no_new_privileges",
 		"log_driver", "seccomp_profile", "swarm", "data_disk", "waive"),
-	Blocks: []hcl.BlockHeaderSchema{{Type: "network", LabelNames: []string{"name"}}},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "network", LabelNames: []string{"name"}}, {Type: "authz"}},
+}
+
+var authzSchema = &hcl.BodySchema{Attributes: attrSchema("relax", "sensitive_paths", "allowed_capabilities")}
+
+// decodeAuthz applies an authz block (the fjord-authz plugin's policy) on
+// top of base.
+func (l *loader) decodeAuthz(b *hcl.Block, kind, name string, ctx *hcl.EvalContext, base spec.Authz) (spec.Authz, Diagnostics) {
+	content, diags := b.Body.Content(authzSchema)
+	a := &attrs{l: l, kind: kind, name: name, ctx: ctx, body: content, diags: diags}
+	for n, at := range content.Attributes {
+		l.note(kind, name, "docker.authz."+n, at.Expr.Range())
+	}
+	z := base
+	if v, ok := a.value("relax", cty.Map(cty.String)); ok {
+		r := map[string]string{}
+		for k, why := range z.Relax {
+			r[k] = why
+		}
+		for k, why := range v.AsValueMap() {
+			if _, known := authz.Rules[k]; !known {
+				a.errorAt("docker.authz.relax", "Unknown authz rule", fmt.Sprintf("no fjord-authz rule is called %q; the rules are %s", k, strings.Join(authz.RuleNames(), ", ")))
+				continue
+			}
+			if strings.TrimSpace(why.AsString()) == "" {
+				a.errorAt("docker.authz.relax", "Relaxation without a reason", fmt.Sprintf("say why rule %s is relaxed on this host: the reason is shown as a waiver in every verification report", k))
+				continue
+			}
+			r[k] = why.AsString()
+		}
+		z.Relax = r
+	}
+	if _, ok := content.Attributes["sensitive_paths"]; ok {
+		z.SensitivePaths = a.strings("sensitive_paths")
+		for _, sp := range z.SensitivePaths {
+			if !strings.HasPrefix(sp, "/") {
+				a.errorAt("docker.authz.sensitive_paths", "Invalid sensitive path", fmt.Sprintf("%q is not an absolute path", sp))
+			}
+		}
+	}
+	if _, ok := content.Attributes["allowed_capabilities"]; ok {
+		z.AllowedCapabilities = a.strings("allowed_capabilities")
+		p := authz.Policy{AllowedCapabilities: z.AllowedCapabilities}
+		for _, prob := range p.Validate() {
+			a.errorAt("docker.authz.allowed_capabilities", "Invalid capability", prob)
+		}
+	}
+	return z, a.diags
 }
 
 // decodeDocker applies a docker (or docker_defaults) block on top of base:
@@ -335,6 +383,12 @@ func (l *loader) decodeDocker(b *hcl.Block, kind, name string, ctx *hcl.EvalCont
 	}
 	nets := append([]spec.DockerNetwork(nil), d.Networks...)
 	for _, nb := range content.Blocks {
+		if nb.Type == "authz" {
+			z, zd := l.decodeAuthz(nb, kind, name, ctx, d.Authz)
+			a.diags = append(a.diags, zd...)
+			d.Authz = z
+			continue
+		}
 		nc, nd := nb.Body.Content(&hcl.BodySchema{Attributes: attrSchema("internal")})
 		a.diags = append(a.diags, nd...)
 		na := &attrs{l: l, kind: kind, name: name, ctx: ctx, body: nc}

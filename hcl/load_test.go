@@ -230,11 +230,19 @@ func TestDockerProfiles(t *testing.T) {
 	if len(loose.Networks) != 2 || loose.LogDriver != "syslog" {
 		t.Errorf("loose inherits defaults wrongly: %+v", loose)
 	}
+	pol := loose.AuthzPolicy("loose")
+	if pol.Host != "host.loose" || strings.Join(pol.Relaxed, ",") != "host_network" ||
+		strings.Join(pol.SensitivePaths, ",") != "/,/etc,/srv/secrets" || strings.Join(pol.AllowedCapabilities, ",") != "NET_BIND_SERVICE,net_admin" {
+		t.Errorf("loose authz policy = %+v", pol)
+	}
+	if hp := hard.AuthzPolicy("hardened"); len(hp.Relaxed) != 0 || len(hp.SensitivePaths) < 10 {
+		t.Errorf("hardened authz policy = %+v", hp)
+	}
 	var ids []string
 	for _, w := range loose.Waivers() {
 		ids = append(ids, w.Check)
 	}
-	want := "docker.data-disk,docker.icc,docker.live-restore,docker.swarm,guest.kvm,sysctl.*"
+	want := "authz.host-network,docker.data-disk,docker.icc,docker.live-restore,docker.swarm,guest.kvm,sysctl.*"
 	if strings.Join(ids, ",") != want {
 		t.Errorf("waivers = %v, want %s", ids, want)
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fjord-dev/fjord/authz/plugin"
 	"github.com/fjord-dev/fjord/cloudinit"
 	"github.com/fjord-dev/fjord/spec"
 	"github.com/fjord-dev/fjord/sshx"
@@ -43,9 +44,12 @@ type Options struct {
 	Parallelism     int           // hosts worked on at once per hypervisor (default 4)
 	BootTimeout     time.Duration // per wait: address, SSH, cloud-init (default 10m)
 	ShutdownTimeout time.Duration // ACPI shutdown before forcing off (default 60s)
-	PollInterval    time.Duration // between looks for an address or SSH (default 500ms: each look is one cheap call)
-	KeepOnFailure   bool          // leave a failed host's objects for inspection
-	ImageCache      string        // where images given by url are downloaded
+	// WithoutAuthzPlugin lets a build without the plugin create hosts
+	// (unit tests with fake guests only).
+	WithoutAuthzPlugin bool
+	PollInterval       time.Duration // between looks for an address or SSH (default 500ms: each look is one cheap call)
+	KeepOnFailure      bool          // leave a failed host's objects for inspection
+	ImageCache         string        // where images given by url are downloaded
 	// HostKeys are host keys to reuse instead of generating new ones, by
 	// host name: a rebuild keeps the host's identity.
 	HostKeys map[string]sshx.KeyPair
@@ -462,6 +466,9 @@ func (a *applier) create(ctx context.Context, hv Hypervisor, hvName string, h De
 			}
 		}
 		in := SeedInput(cfg.Project, h.Spec)
+		if len(in.AuthzPlugin) == 0 && !a.opts.WithoutAuthzPlugin {
+			return plugin.ErrNoPlugin
+		}
 		in.HostKey = cloudinit.HostKey{PrivatePEM: kp.PrivatePEM, Public: kp.Public}
 		seed, err := cloudinit.Render(in)
 		if err != nil {

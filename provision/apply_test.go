@@ -235,7 +235,7 @@ func TestApplyCreatesHostsInParallelAndIsolatesFailures(t *testing.T) {
 	plan := MakePlan(d, map[string]*Inventory{"hv": {}}, PlanOptions{})
 	var events []Event
 	var mu sync.Mutex
-	res, err := Apply(context.Background(), plan, d, map[string]Hypervisor{"hv": hv}, Options{
+	res, err := Apply(context.Background(), plan, d, map[string]Hypervisor{"hv": hv}, Options{WithoutAuthzPlugin: true,
 		Parallelism: 3, PollInterval: time.Millisecond,
 		Dial:    func(ctx context.Context, t2 sshx.Target) (Guest, error) { return goodGuest{t}, nil },
 		OnEvent: func(e Event) { mu.Lock(); events = append(events, e); mu.Unlock() },
@@ -287,7 +287,7 @@ func TestApplyCreatesHostsInParallelAndIsolatesFailures(t *testing.T) {
 func TestApplyRefusesARefusedPlan(t *testing.T) {
 	d := prepare(t, testConfig("web"))
 	hv := newFakeHV()
-	_, err := Apply(context.Background(), &Plan{Refused: []string{"host \"web\" is protected"}}, d, map[string]Hypervisor{"hv": hv}, Options{})
+	_, err := Apply(context.Background(), &Plan{Refused: []string{"host \"web\" is protected"}}, d, map[string]Hypervisor{"hv": hv}, Options{WithoutAuthzPlugin: true})
 	if err == nil || len(hv.calls) != 0 {
 		t.Fatalf("err %v, calls %v", err, hv.calls)
 	}
@@ -314,7 +314,7 @@ func TestApplyChangesMemoryInPlace(t *testing.T) {
 	// Stopped after the definition changed but before the guest restarted:
 	// the recorded memory is still the old one, so the next plan finishes.
 	hv.failOn = "restart proj-web"
-	if _, err := Apply(context.Background(), plan, d, map[string]Hypervisor{"hv": hv}, Options{PollInterval: time.Millisecond}); err == nil {
+	if _, err := Apply(context.Background(), plan, d, map[string]Hypervisor{"hv": hv}, Options{WithoutAuthzPlugin: true, PollInterval: time.Millisecond}); err == nil {
 		t.Fatal("Apply succeeded with a failing restart")
 	}
 	hv.failOn = ""
@@ -327,7 +327,7 @@ func TestApplyChangesMemoryInPlace(t *testing.T) {
 		t.Fatalf("plan after the interrupted update:\n%s", got)
 	}
 	hv.calls = nil
-	res, err := Apply(context.Background(), plan, d, map[string]Hypervisor{"hv": hv}, Options{
+	res, err := Apply(context.Background(), plan, d, map[string]Hypervisor{"hv": hv}, Options{WithoutAuthzPlugin: true,
 		PollInterval: time.Millisecond,
 		Dial:         func(ctx context.Context, t2 sshx.Target) (Guest, error) { return goodGuest{t}, nil },
 	})

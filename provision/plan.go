@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/fjord-dev/fjord/authz/plugin"
 	"github.com/fjord-dev/fjord/cloudinit"
 	"github.com/fjord-dev/fjord/spec"
 )
@@ -165,8 +166,14 @@ func SeedInput(project string, h spec.Host) cloudinit.Input {
 		AdminUser:      h.SSH.User,
 		AuthorizedKeys: h.SSH.AuthorizedKeys,
 		Docker:         h.Docker,
+		HostBlock:      h.Base,
+		AuthzPlugin:    authzPlugin,
 	}
 }
+
+// authzPlugin is the fjord-authz program every seed carries; nil in builds
+// without it, which can plan but not create hosts.
+var authzPlugin, _ = plugin.Binary()
 
 // Prepare computes each host's metadata, seed hash included.
 func Prepare(cfg *spec.Config, version string) (*Desired, error) {

@@ -1,6 +1,11 @@
 package spec
 
-import "sort"
+import (
+	"sort"
+	"strings"
+
+	"github.com/fjord-dev/fjord/authz"
+)
 
 // Docker is a host's Docker hardening profile. The zero value is not
 // meaningful: start from HardenedDocker and change fields. Every field that
@@ -16,8 +21,39 @@ type Docker struct {
 	Swarm           bool   // CIS 5.1: swarm mode is allowed
 	DataDisk        Size   // CIS 1.1.1: size of /var/lib/docker's own disk, 0 for none
 	Networks        []DockerNetwork
+	// Authz is the policy of the fjord-authz plugin (CIS 2.12).
+	Authz Authz
 	// Waive maps a verification check ID to the reason it is waived.
 	Waive map[string]string
+}
+
+// Authz is the fjord-authz policy of a host, as HCL sets it.
+type Authz struct {
+	// Relax maps a rule this host does not enforce to the reason.
+	Relax map[string]string
+	// SensitivePaths and AllowedCapabilities replace the plugin's
+	// defaults when set (non-nil).
+	SensitivePaths      []string
+	AllowedCapabilities []string
+}
+
+// AuthzCheck is the verification check that proves rule is enforced.
+func AuthzCheck(rule string) string { return "authz." + strings.ReplaceAll(rule, "_", "-") }
+
+// AuthzPolicy is the policy the plugin enforces on host block hostBlock.
+func (d Docker) AuthzPolicy(hostBlock string) authz.Policy {
+	p := authz.DefaultPolicy("host." + hostBlock)
+	for r := range d.Authz.Relax {
+		p.Relaxed = append(p.Relaxed, r)
+	}
+	sort.Strings(p.Relaxed)
+	if d.Authz.SensitivePaths != nil {
+		p.SensitivePaths = append([]string{}, d.Authz.SensitivePaths...)
+	}
+	if d.Authz.AllowedCapabilities != nil {
+		p.AllowedCapabilities = append([]string{}, d.Authz.AllowedCapabilities...)
+	}
+	return p
 }
 
 // DockerNetwork is a user-defined Docker network created on the host.
@@ -65,6 +101,9 @@ func (d Docker) Waivers() []Waiver {
 	loosened(d.LogDriver == "json-file", "docker.log-driver", `log_driver = "json-file" (with max-size and max-file)`)
 	loosened(d.Swarm, "docker.swarm", "swarm = true")
 	loosened(d.DataDisk == 0, "docker.data-disk", `data_disk = "0"`)
+	for rule, why := range d.Authz.Relax {
+		m[AuthzCheck(rule)] = why + " (authz rule " + rule + " relaxed in HCL)"
+	}
 	for k, v := range d.Waive {
 		m[k] = v
 	}

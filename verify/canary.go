@@ -120,14 +120,17 @@ func CanaryChecks() []Check {
 				}
 				return ""
 			}),
-		{ID: "canary.privileged-refused", Reference: "CIS 2.9", Title: "--privileged is refused under userns-remap", Severity: High, Source: "canary-privileged",
-			Hint: `keep "userns-remap": "default"; a privileged container is root on the host`,
+		{ID: "canary.privileged-refused", Reference: "CIS 2.9", Title: "A --privileged container is refused", Severity: High, Source: "canary-privileged",
+			Hint: `keep "userns-remap": "default" and fjord-authz; a privileged container is root on the host`,
+			// fjord-authz refuses it before the daemon's userns-remap can;
+			// without the plugin, userns-remap must.
 			Judge: func(o Output, _ Expect) string {
 				if o.Code == 0 {
 					return "a --privileged container ran"
 				}
-				if !strings.Contains(o.Text, "privileged mode is incompatible with user namespaces") {
-					return "refused, but not by userns-remap: " + orEmpty(o.Text)
+				if !strings.Contains(o.Text, "privileged mode is incompatible with user namespaces") &&
+					!strings.Contains(o.Text, "fjord policy rule privileged;") {
+					return "refused, but neither by fjord-authz nor by userns-remap: " + orEmpty(o.Text)
 				}
 				return ""
 			}},

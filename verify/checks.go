@@ -311,6 +311,7 @@ func All() []Check {
 				return ""
 			}})
 	}
+	cs = append(cs, authzChecks()...)
 	cs = append(cs, runtimeChecks()...)
 	return cs
 }
@@ -330,6 +331,7 @@ func daemonChecks() []Check {
 		{"live-restore", "CIS 2.15", "live restore is on"},
 		{"userland-proxy", "CIS 2.16", "the userland proxy is off"},
 		{"experimental", "CIS 2.18", "experimental features are off"},
+		{"authorization-plugins", "CIS 2.12", "requests are authorized by fjord-authz"},
 	}
 	var cs []Check
 	for _, k := range keys {

@@ -153,6 +153,34 @@ func TestEachMutationFailsExactlyItsChecks(t *testing.T) {
 		{"privileged container with / mounted", "containers", func(Output) Output { return Output{Text: string(containers)} },
 			[]string{"runtime.cap-add", "runtime.host-mounts", "runtime.host-namespaces", "runtime.pids-limit", "runtime.privileged", "runtime.root-writable", "runtime.unconfined"}},
 		{"docker down", "dockerd-args", func(Output) Output { return Output{Code: 1} }, []string{"docker.tcp"}},
+		{"fjord-authz stopped", "authz-service", func(Output) Output { return Output{Text: "inactive\nenabled"} }, []string{"authz.service"}},
+		{"fjord-authz taken out of daemon.json", "daemon-json", func(o Output) Output {
+			return Output{Text: replace(o.Text, `,
+  "authorization-plugins": [
+    "fjord-authz"
+  ]`, "")}
+		}, []string{"docker.authorization-plugins", "docker.daemon-json"}},
+		// What the daemon answers without the plugin: the request goes on and
+		// fails only because the image does not exist.
+		{"fjord-authz not enforcing", "authz", func(o Output) Output {
+			var b strings.Builder
+			for _, line := range strings.Split(strings.TrimSpace(o.Text), "\n") {
+				rule, _, _ := strings.Cut(line, " ")
+				b.WriteString(rule + " 404 No such image: fjord.invalid/authz-check:none\n")
+			}
+			return Output{Text: b.String()}
+		}, authzIDs()},
+		{"fjord-authz down while docker runs", "authz", func(o Output) Output {
+			var b strings.Builder
+			for _, line := range strings.Split(strings.TrimSpace(o.Text), "\n") {
+				rule, _, _ := strings.Cut(line, " ")
+				b.WriteString(rule + " 500 plugin fjord-authz failed with error: AuthZPlugin.AuthZReq: dial unix /run/docker/plugins/fjord-authz.sock: connect: connection refused\n")
+			}
+			return Output{Text: b.String()}
+		}, authzIDs()},
+		{"only --privileged let through", "authz", func(o Output) Output {
+			return Output{Text: replace(o.Text, "privileged 403 authorization denied by plugin fjord-authz: --privileged is refused", "privileged 404 No such image: x")}
+		}, []string{"authz.privileged"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -170,6 +198,32 @@ func TestEachMutationFailsExactlyItsChecks(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// authzIDs are the per-rule fjord-authz checks.
+func authzIDs() []string {
+	var ids []string
+	for _, c := range authzChecks() {
+		if c.Source == "authz" {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids
+}
+
+func TestAuthzRelaxationIsAWaiver(t *testing.T) {
+	h := goodHost(t)
+	h.out["authz"] = Output{Text: strings.Replace(h.out["authz"].Text,
+		"host_network 403 authorization denied by plugin fjord-authz: --network=host is refused", "host_network 404 No such image: x", 1)}
+	e := expect()
+	e.Docker.Authz.Relax = map[string]string{"host_network": "the proxy binds host ports"}
+	m := run(t, h, e)
+	if o := m["authz.host-network"]; o.Status != Waived || !strings.Contains(o.Waiver, "the proxy binds host ports") {
+		t.Errorf("authz.host-network = %+v", o)
+	}
+	if f := failing(m); len(f) != 0 {
+		t.Errorf("failing: %v", f)
 	}
 }
 

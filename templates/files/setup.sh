@@ -21,6 +21,22 @@ fi
 
 systemctl stop docker.service docker.socket 2>/dev/null || true
 
+# fjord-authz (CIS 2.12). The plugin comes on the seed image next to the
+# documents; daemon.json names it, so dockerd serves no request without it.
+seed=$(blkid -L cidata 2>/dev/null || true)
+if [ -z "$seed" ]; then
+  log "the seed image (label cidata) is not attached: cannot install fjord-authz"
+  exit 1
+fi
+mnt=$(mktemp -d)
+mount -o ro "$seed" "$mnt"
+install -m 0755 -o root -g root "$mnt/fjord-authz" /usr/local/sbin/fjord-authz
+umount "$mnt"
+rmdir "$mnt"
+systemctl daemon-reload
+systemctl enable fjord-authz.service >/dev/null 2>&1
+systemctl restart fjord-authz.service
+
 # /var/lib/docker on its own disk (CIS 1.1.1), found by its virtio serial.
 disk=/dev/disk/by-id/virtio-fjord-docker
 if [ -e "$disk" ]; then

@@ -22,6 +22,13 @@ host "web" {
       "docker.everything" = "please"
     }
     seccomp_profile = "not json" # ERROR: the profile is not JSON
+    authz {
+      relax = { # ERROR: no fjord-authz rule is called "priviledged"
+        priviledged = "typo"
+      }
+      sensitive_paths      = ["etc"]       # ERROR: "etc" is not an absolute path
+      allowed_capabilities = ["SYS ADMIN"] # ERROR: is not a capability name
+    }
   }
   ssh {
     user             = "admin"

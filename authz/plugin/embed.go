@@ -1,0 +1,8 @@
+//go:build probe
+
+package plugin
+
+import _ "embed"
+
+//go:embed fjord-authz.bin
+var binary []byte
