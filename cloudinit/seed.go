@@ -84,9 +84,16 @@ type sshKeys struct {
 }
 
 type cloudConfig struct {
+	// The module lists replace the image's: only what this seed uses
+	// runs, so first boot does no locale, apt, ntp, key-printing or
+	// configuration-management work.
+	InitModules   []string `yaml:"cloud_init_modules"`
+	ConfigModules []string `yaml:"cloud_config_modules"`
+	FinalModules  []string `yaml:"cloud_final_modules"`
+	// BootCmd runs first, before Docker's boot-time start: see stopDocker.
+	BootCmd        []string    `yaml:"bootcmd"`
 	Hostname       string      `yaml:"hostname"`
 	ManageEtcHosts bool        `yaml:"manage_etc_hosts"`
-	Locale         string      `yaml:"locale"`
 	DisableRoot    bool        `yaml:"disable_root"`
 	SSHPwauth      bool        `yaml:"ssh_pwauth"`
 	SSHDeleteKeys  bool        `yaml:"ssh_deletekeys"`
@@ -108,6 +115,20 @@ type networkConfig struct {
 	Version   int                 `yaml:"version"`
 	Ethernets map[string]ethernet `yaml:"ethernets"`
 }
+
+// initModules are cloud-init's first-stage modules the seed needs: its
+// files, the root partition grown to the disk, names, users and SSH keys.
+var initModules = []string{"bootcmd", "write-files", "growpart", "resizefs", "set_hostname",
+	"update_hostname", "update_etc_hosts", "users-groups", "ssh"}
+
+// stopDocker keeps the image's Docker from starting at boot before the
+// setup script has its data disk, daemon.json and fjord-authz in place:
+// it would start only to be stopped again (and would wait for the plugin
+// the seed names). Once setup is done the marker keeps later boots alone.
+const stopDocker = "[ -e " + SetupDoneMarker + " ] || systemctl stop --no-block docker.service docker.socket"
+
+// SetupDoneMarker is written by the setup script when it has finished.
+const SetupDoneMarker = "/var/lib/fjord/setup-done"
 
 // Paths of the files the seed writes.
 const (
@@ -216,7 +237,10 @@ func build(in Input) (parts, error) {
 	cc := cloudConfig{
 		Hostname:       in.Host,
 		ManageEtcHosts: true,
-		Locale:         "C.UTF-8",
+		InitModules:    initModules,
+		ConfigModules:  []string{"runcmd"},
+		FinalModules:   []string{"scripts-user", "final-message"},
+		BootCmd:        []string{stopDocker},
 		DisableRoot:    true,
 		SSHPwauth:      false,
 		SSHDeleteKeys:  true,

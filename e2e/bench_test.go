@@ -504,8 +504,8 @@ func newBenchProject(b *testing.B) benchProject {
 }
 
 // apply runs fjord apply for n hosts, measured.
-func (p benchProject) apply(ctx context.Context, n int) measured {
-	return measure(ctx, true, nil, "apply", "-auto-approve", "-json", "-var-file", p.varFile, "-var", fmt.Sprintf("hosts=%d", n), p.config)
+func (p benchProject) apply(ctx context.Context, n int, env ...string) measured {
+	return measure(ctx, true, env, "apply", "-auto-approve", "-json", "-var-file", p.varFile, "-var", fmt.Sprintf("hosts=%d", n), p.config)
 }
 
 func (p benchProject) destroy(b *testing.B) {
@@ -584,7 +584,12 @@ func BenchmarkSingleHost(b *testing.B) {
 		if err != nil {
 			b.Fatalf("baseline round %d: %v", r, err)
 		}
-		m := p.apply(ctx, 1)
+		var env []string
+		prof := filepath.Join(h.work, "apply.cpu.pprof")
+		if r == benchRounds {
+			env = []string{"FJORD_CPUPROFILE=" + prof}
+		}
+		m := p.apply(ctx, 1, env...)
 		mustSucceed(b, "apply", m)
 		mustSucceed(b, "apply hosts=0", p.apply(ctx, 0))
 		base, fj, full, cpu = append(base, bl), append(fj, m.ready("ssh")), append(full, m.wall), append(cpu, m.cpu)
@@ -594,6 +599,12 @@ func BenchmarkSingleHost(b *testing.B) {
 	ratio := float64(median(fj)) / float64(median(base))
 	out("median to SSH-ready: virt-install %s, fjord %s, ratio %.3f (target ≤ 1.05)", secs(median(base)), secs(median(fj)), ratio)
 	out("median full apply (SSH, cloud-init, verification, seal): %s; fjord CPU per host applied: median %.2f s (target ≤ 0.5 s)", secs(median(full)), median(cpu).Seconds())
+	if top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=15", h.bin, filepath.Join(h.work, "apply.cpu.pprof")).Output(); err == nil {
+		out("where fjord's CPU goes in the last round (FJORD_CPUPROFILE=FILE fjord apply …; go tool pprof -top):")
+		for _, line := range strings.Split(strings.TrimSpace(string(top)), "\n") {
+			out("    %s", line)
+		}
+	}
 	b.ReportMetric(ratio, "fjord/virt-install")
 	b.ReportMetric(median(cpu).Seconds(), "fjord-CPU-s/host")
 }

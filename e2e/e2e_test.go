@@ -18,12 +18,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fjord-dev/fjord/authz"
+	"github.com/fjord-dev/fjord/spec"
 	"github.com/fjord-dev/fjord/sshx"
 )
 
@@ -349,8 +352,8 @@ func TestLifecycle(t *testing.T) {
 	if node.Error != "" || len(failed) > 0 || len(node.Checks) < 60 {
 		t.Fatalf("host not verified: error %q, failed %v, %d checks", node.Error, failed, len(node.Checks))
 	}
-	if strings.Join(waived, ",") != "guest.kvm,host.kvm" {
-		t.Errorf("waived = %v, want exactly the two KVM checks the configuration waives", waived)
+	if strings.Join(waived, ",") != "authz.host-uts,guest.kvm,host.kvm" {
+		t.Errorf("waived = %v, want exactly the two KVM checks the configuration waives and the authz rule it relaxes", waived)
 	}
 	before := ownedObjects(t)
 	t.Logf("owned libvirt objects after apply: %v", before)
@@ -374,6 +377,7 @@ func TestLifecycle(t *testing.T) {
 		}
 	})
 	t.Run("verify fails exactly the mutated checks", func(t *testing.T) { testMutations(t, guest, cfg) })
+	t.Run("fjord-authz refuses what gives a container the host", func(t *testing.T) { testAuthz(t, guest, cfg) })
 
 	t.Run("ssh with the pinned host key", func(t *testing.T) {
 		kh := filepath.Join(h.work, "known_hosts")
@@ -623,15 +627,19 @@ func testMutations(t *testing.T, g *guest, cfg []string) {
 			`sudo sh -c 'cp /root/daemon.json /etc/docker/daemon.json && systemctl restart docker'`,
 			// Without remapping the daemon uses another root dir, where the
 			// networks fjord created do not exist: docker.networks fails too.
-			[]string{"canary.privileged-refused", "canary.uid-map", "docker.daemon-json", "docker.networks", "docker.userns"}},
+			// --privileged is still refused, by fjord-authz.
+			[]string{"canary.uid-map", "docker.daemon-json", "docker.networks", "docker.userns"}},
 		{"password login enabled",
 			`echo 'PasswordAuthentication yes' | sudo tee /etc/ssh/sshd_config.d/05-e2e.conf >/dev/null && sudo systemctl reload ssh`,
 			`sudo rm /etc/ssh/sshd_config.d/05-e2e.conf && sudo systemctl reload ssh`,
 			[]string{"ssh.passwordauthentication"}},
 		{"docker socket world-writable", `sudo chmod 666 /run/docker.sock`, `sudo chmod 660 /run/docker.sock`,
 			[]string{"file.run.docker.sock"}},
-		{"privileged container with / mounted",
-			`sudo docker run -d --name e2e-evil --privileged --userns=host -v /:/host fjord-e2e/busybox:1 /bin/busybox sleep 600 >/dev/null`,
+		// fjord-authz refuses such a container, so it is started while the
+		// plugin is out of daemon.json; live-restore keeps it running once
+		// the plugin is back, and the runtime audit must find it.
+		{"privileged container with / mounted, started without fjord-authz",
+			`sudo sh -c 'cp /etc/docker/daemon.json /root/daemon.json && python3 -c "import json; d = json.load(open(\"/etc/docker/daemon.json\")); d.pop(\"authorization-plugins\"); json.dump(d, open(\"/etc/docker/daemon.json\", \"w\"), indent=2)" && systemctl restart docker && docker run -d --name e2e-evil --privileged --userns=host -v /:/host fjord-e2e/busybox:1 /bin/busybox sleep 600 >/dev/null && cp /root/daemon.json /etc/docker/daemon.json && systemctl restart docker'`,
 			`sudo docker rm -f e2e-evil >/dev/null`,
 			[]string{"runtime.host-mounts", "runtime.host-namespaces", "runtime.pids-limit", "runtime.privileged", "runtime.root-writable", "runtime.unconfined"}},
 		{"dmesg readable", `sudo sysctl -qw kernel.dmesg_restrict=0`, `sudo sysctl -qw kernel.dmesg_restrict=1`,
@@ -642,11 +650,16 @@ func testMutations(t *testing.T, g *guest, cfg []string) {
 			[]string{"docker.audit"}},
 		{"admin in the docker group", `sudo gpasswd -a admin docker >/dev/null`, `sudo gpasswd -d admin docker >/dev/null`,
 			[]string{"docker.group"}},
+		{"fjord-authz taken out of daemon.json and docker restarted",
+			`sudo sh -c 'cp /etc/docker/daemon.json /root/daemon.json && python3 -c "import json; d = json.load(open(\"/etc/docker/daemon.json\")); d.pop(\"authorization-plugins\"); json.dump(d, open(\"/etc/docker/daemon.json\", \"w\"), indent=2)" && systemctl restart docker'`,
+			`sudo sh -c 'cp /root/daemon.json /etc/docker/daemon.json && systemctl restart docker'`,
+			append([]string{"docker.authorization-plugins", "docker.daemon-json"}, enforcedAuthzChecks...)},
 	}
 	for _, m := range mutations {
 		g.run(t, m.breakIt)
 		got, secs := failingChecks(t, cfg)
 		t.Logf("%-38s verify %.1fs, failing %v", m.name, secs, got)
+		sort.Strings(m.want)
 		if strings.Join(got, ",") != strings.Join(m.want, ",") {
 			t.Errorf("%s: failing checks %v, want %v", m.name, got, m.want)
 		}
@@ -659,6 +672,130 @@ func testMutations(t *testing.T, g *guest, cfg []string) {
 	}
 	// The canary image was the test's own; leave the host as it was.
 	g.run(t, `sudo docker rmi fjord-e2e/busybox:1 >/dev/null`)
+}
+
+// enforcedAuthzChecks are the fjord-authz rule checks the e2e host
+// enforces: all but host_uts, which its configuration relaxes.
+var enforcedAuthzChecks = func() []string {
+	var ids []string
+	for _, r := range authz.RuleNames() {
+		if r != authz.RuleHostUTS {
+			ids = append(ids, spec.AuthzCheck(r))
+		}
+	}
+	return ids
+}()
+
+// testAuthz runs on the verified guest what users would run: each request
+// that gives a container the host must be refused by fjord-authz with its
+// rule and what to change, an ordinary hardened container must run, the
+// relaxed rule must let exactly its case through, every refusal must be in
+// the journal, and with the plugin stopped Docker must refuse everything
+// and fjord verify must fail.
+func testAuthz(t *testing.T, g *guest, cfg []string) {
+	const img = "fjord-e2e/busybox:1"
+	g.run(t, `sudo sh -c 'tar -C / -c bin/busybox | docker import - `+img+` >/dev/null'`)
+	defer g.run(t, `sudo sh -c 'docker rm -f e2e-app >/dev/null 2>&1; docker volume rm e2e-etc >/dev/null 2>&1; docker rmi `+img+` >/dev/null'`)
+
+	out := g.run(t, "sudo docker run --rm --read-only --cap-drop=ALL --cap-add NET_BIND_SERVICE --security-opt no-new-privileges --pids-limit 64 --user 65534 --network none "+img+" /bin/busybox echo hardened-ok")
+	if !strings.Contains(out, "hardened-ok") {
+		t.Errorf("a hardened container did not run: %s", out)
+	}
+	g.run(t, "sudo docker run -d --name e2e-app --read-only --cap-drop=ALL --pids-limit 64 --user 65534 --network none "+img+" /bin/busybox sleep 600")
+	if out := g.run(t, "sudo docker exec e2e-app /bin/busybox echo exec-ok"); !strings.Contains(out, "exec-ok") {
+		t.Errorf("docker exec into a hardened container: %s", out)
+	}
+	// host_uts is relaxed on this host: that case, and only that, goes through.
+	if out := g.run(t, "sudo docker run --rm --uts=host --network none "+img+" /bin/busybox hostname 2>&1; echo rc=$?"); !strings.Contains(out, "node") || !strings.Contains(out, "rc=0") {
+		t.Errorf("--uts=host refused though host_uts is relaxed: %s", out)
+	}
+	g.run(t, "mkdir -p /tmp/e2e-plugin/rootfs && echo '{}' >/tmp/e2e-plugin/config.json")
+	refused := []struct{ rule, cmd string }{
+		{"privileged", "docker run --rm --privileged --userns=host -v /:/host " + img + " /bin/busybox true"},
+		{"privileged", "docker run --rm --uts=host --privileged " + img + " /bin/busybox true"},
+		{"userns_host", "docker run --rm --userns=host " + img + " /bin/busybox true"},
+		{"host_pid", "docker run --rm --pid=host " + img + " /bin/busybox true"},
+		{"host_ipc", "docker run --rm --ipc=host " + img + " /bin/busybox true"},
+		{"host_network", "docker run --rm --network=host " + img + " /bin/busybox true"},
+		{"host_cgroupns", "docker run --rm --cgroupns=host " + img + " /bin/busybox true"},
+		{"sensitive_mounts", "docker run --rm -v /:/host " + img + " /bin/busybox true"},
+		{"sensitive_mounts", "docker run --rm -v /var/run/docker.sock:/var/run/docker.sock " + img + " /bin/busybox true"},
+		{"sensitive_mounts", "docker run --rm --mount type=bind,source=/etc,target=/x " + img + " /bin/busybox true"},
+		{"sensitive_mounts", "docker volume create -o type=none -o o=bind -o device=/etc e2e-etc"},
+		{"cap_add", "docker run --rm --cap-add SYS_ADMIN " + img + " /bin/busybox true"},
+		{"cap_add", "docker run --rm --cap-add ALL " + img + " /bin/busybox true"},
+		{"seccomp_unconfined", "docker run --rm --security-opt seccomp=unconfined " + img + " /bin/busybox true"},
+		{"apparmor_unconfined", "docker run --rm --security-opt apparmor=unconfined " + img + " /bin/busybox true"},
+		{"systempaths_unconfined", "docker run --rm --security-opt systempaths=unconfined " + img + " /bin/busybox true"},
+		{"new_privileges", "docker run --rm --security-opt no-new-privileges=false " + img + " /bin/busybox true"},
+		{"devices", "docker run --rm --device /dev/null:/dev/e2e " + img + " /bin/busybox true"},
+		{"privileged_exec", "docker exec --privileged e2e-app /bin/busybox true"},
+		{"plugins", "docker plugin create e2e/plugin /tmp/e2e-plugin"},
+	}
+	for _, r := range refused {
+		out := g.run(t, "sudo "+r.cmd+" 2>&1; echo rc=$?")
+		want := "fjord policy rule " + r.rule + "; relax it in host.node docker.authz"
+		if !strings.Contains(out, "authorization denied by plugin fjord-authz") || !strings.Contains(out, want) || strings.Contains(out, "rc=0") {
+			t.Errorf("%s: not refused by rule %s:\n%s", r.cmd, r.rule, out)
+			continue
+		}
+		t.Logf("refused (%s): %s", r.rule, r.cmd)
+	}
+	journal := g.run(t, "sudo journalctl -u fjord-authz.service --no-pager -o cat")
+	if n := strings.Count(journal, "msg=denied"); n < len(refused) {
+		t.Errorf("the journal holds %d refusals, want at least %d:\n%s", n, len(refused), journal)
+	}
+	if !strings.Contains(journal, "rule=privileged asked=--privileged") || !strings.Contains(journal, "rule=plugins") {
+		t.Errorf("the journal does not name the rules and what was asked:\n%s", journal)
+	}
+
+	// The plugin down: Docker fails closed, and so does verification.
+	g.run(t, "sudo systemctl stop fjord-authz.service")
+	down := g.run(t, "sudo docker ps 2>&1; echo rc=$?; sudo docker run --rm --network none "+img+" /bin/busybox true 2>&1; echo rc=$?")
+	t.Logf("Docker with fjord-authz stopped:\n%s", down)
+	if strings.Contains(down, "rc=0") || !strings.Contains(down, "fjord-authz") {
+		t.Errorf("Docker served requests with the plugin down:\n%s", down)
+	}
+	r := fjord(context.Background(), append([]string{"verify", "-json"}, cfg...)...)
+	if r.code == 0 || !strings.Contains(r.out, `"authz.service"`) {
+		t.Errorf("verify with the plugin stopped: exit %d\n%.2000s%s", r.code, r.out, r.err)
+	}
+	failed, _ := failingOf(r.out)
+	t.Logf("verify with fjord-authz stopped: exit %d, failing %v", r.code, failed)
+	for _, id := range append([]string{"authz.service"}, enforcedAuthzChecks...) {
+		if !slices.Contains(failed, id) {
+			t.Errorf("%s did not fail with the plugin stopped", id)
+		}
+	}
+	g.run(t, "sudo systemctl start fjord-authz.service")
+	if ids, _ := failingChecks(t, cfg); len(ids) != 0 {
+		t.Errorf("plugin started again, still failing %v", ids)
+	}
+}
+
+// failingOf reads the failing check IDs from verify -json output.
+func failingOf(out string) ([]string, error) {
+	var rep struct {
+		Hosts []struct {
+			Checks []struct {
+				ID     string `json:"id"`
+				Status string `json:"status"`
+			} `json:"checks"`
+		} `json:"hosts"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, h := range rep.Hosts {
+		for _, c := range h.Checks {
+			if c.Status == "fail" {
+				ids = append(ids, c.ID)
+			}
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
 }
 
 // TestCrashBoundaries kills apply (SIGKILL) at each boundary before the

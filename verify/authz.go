@@ -105,7 +105,7 @@ func authzChecks() []Check {
 	for _, rule := range authz.RuleNames() {
 		rule := rule
 		cs = append(cs, Check{ID: spec.AuthzCheck(rule), Reference: "CIS 2.12", Title: "fjord-authz refuses " + authz.Rules[rule], Severity: High, Source: "authz",
-			Hint: fmt.Sprintf(`keep "authorization-plugins": ["fjord-authz"] in daemon.json and fjord-authz.service running; to allow this on purpose, relax %s in the host's docker.authz block`, rule),
+			Hint:  fmt.Sprintf(`keep "authorization-plugins": ["fjord-authz"] in daemon.json and fjord-authz.service running; to allow this on purpose, relax %s in the host's docker.authz block`, rule),
 			Judge: func(o Output, _ Expect) string { return judgeAuthz(o, rule) }})
 	}
 	return cs

@@ -107,4 +107,6 @@ while read -r name kind; do
   fi
 done </etc/fjord/docker-networks
 
+mkdir -p /var/lib/fjord
+touch /var/lib/fjord/setup-done
 log "done"

@@ -48,6 +48,11 @@ host "node" {
       internal = true
     }
     network "frontend" {}
+    authz {
+      relax = {
+        host_uts = "e2e: a relaxed rule must let exactly its own case through"
+      }
+    }
   }
 
   ssh {
