@@ -129,7 +129,7 @@ func (c *Client) RunInput(ctx context.Context, cmd string, in io.Reader) (Result
 	case <-ctx.Done():
 		s.Close()
 		c.c.Close()
-		return Result{}, fmt.Errorf("ssh %s: %q: %w", c.addr, cmd, ctx.Err())
+		return Result{}, fmt.Errorf("ssh %s: %q: %w", c.addr, head(cmd), ctx.Err())
 	case err = <-done:
 	}
 	r := Result{Stdout: out.String(), Stderr: errb.String()}
@@ -139,13 +139,22 @@ func (c *Client) RunInput(ctx context.Context, cmd string, in io.Reader) (Result
 	case errors.As(err, &exit):
 		r.ExitCode = exit.ExitStatus()
 	default:
-		return r, fmt.Errorf("ssh %s: %q: %w", c.addr, cmd, err)
+		return r, fmt.Errorf("ssh %s: %q: %w", c.addr, head(cmd), err)
 	}
 	return r, nil
 }
 
 // Close ends the connection.
 func (c *Client) Close() error { return c.c.Close() }
+
+// head is the start of a command, for error messages: check scripts run
+// to many kilobytes.
+func head(cmd string) string {
+	if len(cmd) > 120 {
+		return cmd[:120] + "…"
+	}
+	return cmd
+}
 
 // Short trims command output for messages.
 func Short(s string) string {

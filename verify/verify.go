@@ -89,11 +89,32 @@ func script(checks []Check) (string, []string) {
 	}
 	sort.Strings(ids)
 	var b strings.Builder
+	probed := false
 	for _, id := range ids {
-		fmt.Fprintf(&b, "printf '\\n%s %s\\n'; (%s) 2>&1; printf '\\n%s-rc %s %%d\\n' $?\n", marker, id, Sources[id], marker, id)
+		src := Sources[id]
+		if dockerSources[id] {
+			if !probed {
+				// One request first: a daemon that cannot serve requests
+				// (its authorization plugin down, say) makes each caller
+				// wait out its retries, so the sources that need it are
+				// answered with that one failure instead.
+				b.WriteString(dockerProbe + "\n")
+				probed = true
+			}
+			src = `if [ -n "$docker_down" ]; then echo "Docker serves no request: $docker_down"; exit 1; fi; ` + src
+		}
+		fmt.Fprintf(&b, "printf '\\n%s %s\\n'; (%s) 2>&1; printf '\\n%s-rc %s %%d\\n' $?\n", marker, id, src, marker, id)
 	}
 	return "sudo -n sh -c " + shellQuote(b.String()), ids
 }
+
+// dockerSources are the sources that ask the Docker daemon.
+var dockerSources = map[string]bool{"docker-info": true, "networks": true, "containers": true, "authz": true}
+
+// dockerProbe sets docker_down to the daemon's error when it cannot serve
+// a request (it must answer within 60 s, its own retries included).
+const dockerProbe = `if docker_err=$(timeout 60 docker version --format '{{.Server.Version}}' 2>&1 >/dev/null); then docker_down=""; ` +
+	`else docker_down=$(printf '%s' "$docker_err" | tr '\n' ' '); docker_down=${docker_down:-"docker version failed"}; fi`
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 

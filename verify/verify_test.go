@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -365,5 +366,40 @@ func TestEveryCheckCanFail(t *testing.T) {
 		if !failed {
 			t.Errorf("%s passes even when its source %q is broken", c.ID, c.Source)
 		}
+	}
+}
+
+// TestDockerProbe runs the script's Docker probe against stand-in docker
+// commands: a daemon that answers, and one that refuses every request.
+func TestDockerProbe(t *testing.T) {
+	for _, tc := range []struct {
+		docker, want string
+	}{
+		{"echo 20.10.24", "[]"},
+		{`echo "Error response from daemon: plugin fjord-authz failed" >&2; exit 1`, "[Error response from daemon: plugin fjord-authz failed]"},
+		{"exit 1", "[docker version failed]"},
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "docker"), []byte("#!/bin/sh\n"+tc.docker+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("sh", "-c", dockerProbe+`; printf '[%s]' "$docker_down"`)
+		cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
+		out, err := cmd.CombinedOutput()
+		if err != nil || string(out) != tc.want {
+			t.Errorf("docker %q: %q, %v; want %q", tc.docker, out, err, tc.want)
+		}
+	}
+	// The whole script parses, with the guard on each Docker source.
+	s, _ := script(All())
+	inner, err := exec.Command("sh", "-c", "printf %s "+strings.TrimPrefix(s, "sudo -n sh -c ")).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("sh", "-n", "-c", string(inner)).CombinedOutput(); err != nil {
+		t.Fatalf("the check script does not parse: %v\n%s", err, out)
+	}
+	if n := strings.Count(string(inner), `if [ -n "$docker_down" ]`); n != len(dockerSources) {
+		t.Errorf("%d Docker sources guarded, want %d", n, len(dockerSources))
 	}
 }
