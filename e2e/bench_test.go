@@ -14,6 +14,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -570,6 +571,8 @@ func BenchmarkSingleHost(b *testing.B) {
 	out("  %-50s %8.2f s", "  of which outside the phases above", (cold.wall - sum).Seconds())
 	out("  %-50s %8.2f s (user+sys; plan run: %.2f s)", "fjord's own CPU time", cold.cpu.Seconds(), pl.cpu.Seconds())
 
+	authzRoundTrip(b, cold)
+
 	// The rounds start from a project with its pool, network and image:
 	// both sides then boot the same image on the same network.
 	mustSucceed(b, "apply hosts=0", p.apply(ctx, 0))
@@ -717,4 +720,66 @@ func numCPU() int {
 	var n int
 	fmt.Sscan(strings.TrimSpace(string(o)), &n)
 	return n
+}
+
+// authzTiming times n Docker API requests on the guest from Python over the
+// socket: each one passes through the authorization plugin when it is on.
+const authzTiming = `python3 -c '
+import json, socket, time
+def call():
+    s = socket.socket(socket.AF_UNIX)
+    s.connect("/run/docker.sock")
+    s.sendall(b"GET /v1.41/containers/json HTTP/1.0\r\nHost: docker\r\n\r\n")
+    while s.recv(65536):
+        pass
+    s.close()
+for i in range(20):
+    call()
+t = time.perf_counter()
+for i in range(300):
+    call()
+print((time.perf_counter() - t) / 300 * 1e6)
+'`
+
+// authzRoundTrip measures what fjord-authz adds to each Docker API request
+// on the benchmark guest: the same requests with the plugin in daemon.json
+// and without it.
+func authzRoundTrip(b *testing.B, m measured) {
+	var res struct {
+		Result struct {
+			Hosts []struct {
+				Address string `json:"address"`
+				User    string `json:"user"`
+			} `json:"hosts"`
+		} `json:"result"`
+	}
+	for _, line := range strings.Split(m.out, "\n") {
+		if strings.Contains(line, `"result"`) {
+			_ = json.Unmarshal([]byte(line), &res)
+		}
+	}
+	if len(res.Result.Hosts) != 1 {
+		b.Logf("no host address in the apply result: fjord-authz round trip not measured")
+		return
+	}
+	hst := res.Result.Hosts[0]
+	ssh := func(cmd string) (string, error) {
+		o, err := exec.Command("ip", "netns", "exec", netns, "ssh", "-i", h.key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+			"-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", hst.User+"@"+hst.Address, cmd).CombinedOutput()
+		return strings.TrimSpace(string(o)), err
+	}
+	const drop = `sudo python3 -c "import json; p = \"/etc/docker/daemon.json\"; d = json.load(open(p)); d.pop(\"authorization-plugins\"); json.dump(d, open(p, \"w\"))"`
+	with, err1 := ssh("sudo " + authzTiming)
+	_, err2 := ssh("sudo cp /etc/docker/daemon.json /root/daemon.json && " + drop + " && sudo systemctl restart docker")
+	without, err3 := ssh("sudo " + authzTiming)
+	_, err4 := ssh("sudo cp /root/daemon.json /etc/docker/daemon.json && sudo systemctl restart docker")
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		b.Fatalf("fjord-authz round trip on the guest: %v (%s / %s)", err, with, without)
+	}
+	var w, wo float64
+	fmt.Sscan(with, &w)
+	fmt.Sscan(without, &wo)
+	out("")
+	out("## What fjord-authz adds to a Docker API request on the guest (TCG; GET /v1.41/containers/json ×300 from Python over /run/docker.sock)")
+	out("  with the plugin %.0f µs, without %.0f µs: %.0f µs per request (native: see BenchmarkRoundTrip in ./authz)", w, wo, w-wo)
 }

@@ -8,10 +8,15 @@ export PATH="$PATH:/usr/local/go/bin"
 
 run=$(mktemp)
 trap 'rm -f "$run"' EXIT
+# Go benchmarks first (seconds), then the guests (the e2e harness).
+gocmd=(go test -run '^$' -bench . -benchmem ./authz)
 cmd=(go test -tags e2e -run '^$' -bench . -benchtime 1x -timeout 100m ./e2e)
-echo "+ ${cmd[*]}" >&2
-"${cmd[@]}" 2>&1 | tee "$run"
+echo "+ ${gocmd[*]}" | tee "$run" >&2
+"${gocmd[@]}" 2>&1 | tee -a "$run"
 status=${PIPESTATUS[0]}
+echo "+ ${cmd[*]}" | tee -a "$run" >&2
+"${cmd[@]}" 2>&1 | tee -a "$run"
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
 
 {
   echo "# Benchmarks"
@@ -29,7 +34,7 @@ status=${PIPESTATUS[0]}
   echo
   echo "## Output"
   echo
-  echo "Command: \`${cmd[*]}\`"
+  echo "Commands: \`${gocmd[*]}\`, then \`${cmd[*]}\`"
   echo
   echo '```'
   grep -v '^e2e: ' "$run"

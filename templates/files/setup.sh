@@ -9,9 +9,10 @@ log() { echo "fjord-setup: $*"; }
 # Kernel settings.
 sysctl -q -p /etc/sysctl.d/90-fjord.conf
 
-# sshd: the drop-in was written before sshd first started; check and reload.
+# sshd: the drop-in was written before sshd first started, so it is in
+# force already (no reload, which would refuse connections for a moment);
+# a broken one fails setup here, saying why.
 sshd -t
-systemctl reload ssh.service 2>/dev/null || systemctl reload sshd.service 2>/dev/null || true
 
 if ! command -v dockerd >/dev/null 2>&1; then
   log "docker is not in the image; installing docker.io from the distribution"
@@ -20,22 +21,6 @@ if ! command -v dockerd >/dev/null 2>&1; then
 fi
 
 systemctl stop docker.service docker.socket 2>/dev/null || true
-
-# fjord-authz (CIS 2.12). The plugin comes on the seed image next to the
-# documents; daemon.json names it, so dockerd serves no request without it.
-seed=$(blkid -L cidata 2>/dev/null || true)
-if [ -z "$seed" ]; then
-  log "the seed image (label cidata) is not attached: cannot install fjord-authz"
-  exit 1
-fi
-mnt=$(mktemp -d)
-mount -o ro "$seed" "$mnt"
-install -m 0755 -o root -g root "$mnt/fjord-authz" /usr/local/sbin/fjord-authz
-umount "$mnt"
-rmdir "$mnt"
-systemctl daemon-reload
-systemctl enable fjord-authz.service >/dev/null 2>&1
-systemctl restart fjord-authz.service
 
 # /var/lib/docker on its own disk (CIS 1.1.1), found by its virtio serial.
 disk=/dev/disk/by-id/virtio-fjord-docker
@@ -52,6 +37,7 @@ if [ -e "$disk" ]; then
     mount /var/lib/docker
   fi
   chmod 710 /var/lib/docker
+  log "data disk mounted on /var/lib/docker"
 fi
 
 # dockerd --validate exists from Docker 23 on; older daemons are checked by starting.
@@ -81,29 +67,46 @@ ExecStartPost=-/sbin/auditctl $flag $path $rest" ;;
   if [ -n "$runtime" ]; then
     mkdir -p /etc/systemd/system/containerd.service.d
     printf '[Service]%s\n' "$runtime" >/etc/systemd/system/containerd.service.d/10-fjord-audit.conf
-    systemctl daemon-reload
     printf '%s\n' "$runtime" | sed -n 's/^ExecStartPost=-//p' | sh
   fi
 else
   log "auditd is not installed: audit rules not loaded"
 fi
 
+# fjord-authz (CIS 2.12). The plugin comes on the seed image next to the
+# documents; daemon.json names it, so dockerd serves no request without it.
+seed=$(blkid -L cidata 2>/dev/null || true)
+if [ -z "$seed" ]; then
+  log "the seed image (label cidata) is not attached: cannot install fjord-authz"
+  exit 1
+fi
+mnt=$(mktemp -d)
+mount -o ro "$seed" "$mnt"
+install -m 0755 -o root -g root "$mnt/fjord-authz" /usr/local/sbin/fjord-authz
+umount "$mnt"
+rmdir "$mnt"
+systemctl daemon-reload # the plugin's unit, and containerd's audit drop-in above
+systemctl enable --quiet --now fjord-authz.service
+log "fjord-authz running"
+
 # Nobody in the docker group: admins use sudo (CIS 1.1.2).
 for member in $(getent group docker | cut -d: -f4 | tr ',' ' '); do
   gpasswd -d "$member" docker >/dev/null
 done
 
-systemctl enable docker.service >/dev/null 2>&1 || true
-systemctl start docker.service
+systemctl enable --quiet --now docker.service
 
-# Docker networks the host declares, internal ones without a route out.
+log "docker started"
+
+# Docker networks the host declares, internal ones without a route out. One
+# docker call per network: a create that fails is checked only then.
 while read -r name kind; do
   [ -n "$name" ] || continue
-  docker network inspect "$name" >/dev/null 2>&1 && continue
-  if [ "$kind" = internal ]; then
-    docker network create --internal "$name" >/dev/null
-  else
-    docker network create "$name" >/dev/null
+  flag=""
+  [ "$kind" = internal ] && flag=--internal
+  # shellcheck disable=SC2086 # flag is empty or one word
+  if ! err=$(docker network create $flag "$name" 2>&1 >/dev/null); then
+    docker network inspect "$name" >/dev/null 2>&1 || { log "docker network create $name: $err"; exit 1; }
   fi
 done </etc/fjord/docker-networks
 
