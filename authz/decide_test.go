@@ -8,6 +8,8 @@ import (
 	"testing"
 )
 
+// recorded is one CLI invocation and the request it made (record_test.go
+// writes them).
 type recorded struct {
 	Name    string   `json:"name"`
 	Args    []string `json:"args"`

@@ -23,14 +23,6 @@ import (
 	"testing"
 )
 
-// recorded is one CLI invocation and the request it made.
-type recorded struct {
-	Name    string   `json:"name"`
-	Args    []string `json:"args"`
-	Client  string   `json:"client"`
-	Request Request  `json:"request"`
-}
-
 func TestRecord(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "docker.sock")
 	l, err := net.Listen("unix", sock)

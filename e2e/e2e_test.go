@@ -608,6 +608,10 @@ func failingChecks(t *testing.T, cfg []string) ([]string, float64) {
 	return ids, rep.Hosts[0].Seconds
 }
 
+// dropAuthz takes fjord-authz out of the guest's daemon.json (a copy is
+// kept in /root/daemon.json by the caller).
+const dropAuthz = `python3 -c "import json; d = json.load(open(\"/etc/docker/daemon.json\")); d.pop(\"authorization-plugins\"); json.dump(d, open(\"/etc/docker/daemon.json\", \"w\"), indent=2)"`
+
 // testMutations breaks one setting at a time on the live guest, expects
 // fjord verify to fail exactly the checks that cover it, restores it, and
 // expects a clean verify once all are restored.
@@ -639,7 +643,7 @@ func testMutations(t *testing.T, g *guest, cfg []string) {
 		// plugin is out of daemon.json; live-restore keeps it running once
 		// the plugin is back, and the runtime audit must find it.
 		{"privileged container with / mounted, started without fjord-authz",
-			`sudo sh -c 'cp /etc/docker/daemon.json /root/daemon.json && python3 -c "import json; d = json.load(open(\"/etc/docker/daemon.json\")); d.pop(\"authorization-plugins\"); json.dump(d, open(\"/etc/docker/daemon.json\", \"w\"), indent=2)" && systemctl restart docker && docker run -d --name e2e-evil --privileged --userns=host -v /:/host fjord-e2e/busybox:1 /bin/busybox sleep 600 >/dev/null && cp /root/daemon.json /etc/docker/daemon.json && systemctl restart docker'`,
+			`sudo sh -c 'cp /etc/docker/daemon.json /root/daemon.json && ` + dropAuthz + ` && systemctl restart docker && docker run -d --name e2e-evil --privileged --userns=host -v /:/host fjord-e2e/busybox:1 /bin/busybox sleep 600 >/dev/null && cp /root/daemon.json /etc/docker/daemon.json && systemctl restart docker'`,
 			`sudo docker rm -f e2e-evil >/dev/null`,
 			[]string{"runtime.host-mounts", "runtime.host-namespaces", "runtime.pids-limit", "runtime.privileged", "runtime.root-writable", "runtime.unconfined"}},
 		{"dmesg readable", `sudo sysctl -qw kernel.dmesg_restrict=0`, `sudo sysctl -qw kernel.dmesg_restrict=1`,
@@ -651,7 +655,7 @@ func testMutations(t *testing.T, g *guest, cfg []string) {
 		{"admin in the docker group", `sudo gpasswd -a admin docker >/dev/null`, `sudo gpasswd -d admin docker >/dev/null`,
 			[]string{"docker.group"}},
 		{"fjord-authz taken out of daemon.json and docker restarted",
-			`sudo sh -c 'cp /etc/docker/daemon.json /root/daemon.json && python3 -c "import json; d = json.load(open(\"/etc/docker/daemon.json\")); d.pop(\"authorization-plugins\"); json.dump(d, open(\"/etc/docker/daemon.json\", \"w\"), indent=2)" && systemctl restart docker'`,
+			`sudo sh -c 'cp /etc/docker/daemon.json /root/daemon.json && ` + dropAuthz + ` && systemctl restart docker'`,
 			`sudo sh -c 'cp /root/daemon.json /etc/docker/daemon.json && systemctl restart docker'`,
 			append([]string{"docker.authorization-plugins", "docker.daemon-json"}, enforcedAuthzChecks...)},
 	}
@@ -710,25 +714,26 @@ func testAuthz(t *testing.T, g *guest, cfg []string) {
 		t.Errorf("--uts=host refused though host_uts is relaxed: %s", out)
 	}
 	g.run(t, "mkdir -p /tmp/e2e-plugin/rootfs && echo '{}' >/tmp/e2e-plugin/config.json")
+	run := func(flags string) string { return "docker run --rm " + flags + " " + img + " /bin/busybox true" }
 	refused := []struct{ rule, cmd string }{
-		{"privileged", "docker run --rm --privileged --userns=host -v /:/host " + img + " /bin/busybox true"},
-		{"privileged", "docker run --rm --uts=host --privileged " + img + " /bin/busybox true"},
-		{"userns_host", "docker run --rm --userns=host " + img + " /bin/busybox true"},
-		{"host_pid", "docker run --rm --pid=host " + img + " /bin/busybox true"},
-		{"host_ipc", "docker run --rm --ipc=host " + img + " /bin/busybox true"},
-		{"host_network", "docker run --rm --network=host " + img + " /bin/busybox true"},
-		{"host_cgroupns", "docker run --rm --cgroupns=host " + img + " /bin/busybox true"},
-		{"sensitive_mounts", "docker run --rm -v /:/host " + img + " /bin/busybox true"},
-		{"sensitive_mounts", "docker run --rm -v /var/run/docker.sock:/var/run/docker.sock " + img + " /bin/busybox true"},
-		{"sensitive_mounts", "docker run --rm --mount type=bind,source=/etc,target=/x " + img + " /bin/busybox true"},
+		{"privileged", run("--privileged --userns=host -v /:/host")},
+		{"privileged", run("--uts=host --privileged")},
+		{"userns_host", run("--userns=host")},
+		{"host_pid", run("--pid=host")},
+		{"host_ipc", run("--ipc=host")},
+		{"host_network", run("--network=host")},
+		{"host_cgroupns", run("--cgroupns=host")},
+		{"sensitive_mounts", run("-v /:/host")},
+		{"sensitive_mounts", run("-v /var/run/docker.sock:/var/run/docker.sock")},
+		{"sensitive_mounts", run("--mount type=bind,source=/etc,target=/x")},
 		{"sensitive_mounts", "docker volume create -o type=none -o o=bind -o device=/etc e2e-etc"},
-		{"cap_add", "docker run --rm --cap-add SYS_ADMIN " + img + " /bin/busybox true"},
-		{"cap_add", "docker run --rm --cap-add ALL " + img + " /bin/busybox true"},
-		{"seccomp_unconfined", "docker run --rm --security-opt seccomp=unconfined " + img + " /bin/busybox true"},
-		{"apparmor_unconfined", "docker run --rm --security-opt apparmor=unconfined " + img + " /bin/busybox true"},
-		{"systempaths_unconfined", "docker run --rm --security-opt systempaths=unconfined " + img + " /bin/busybox true"},
-		{"new_privileges", "docker run --rm --security-opt no-new-privileges=false " + img + " /bin/busybox true"},
-		{"devices", "docker run --rm --device /dev/null:/dev/e2e " + img + " /bin/busybox true"},
+		{"cap_add", run("--cap-add SYS_ADMIN")},
+		{"cap_add", run("--cap-add ALL")},
+		{"seccomp_unconfined", run("--security-opt seccomp=unconfined")},
+		{"apparmor_unconfined", run("--security-opt apparmor=unconfined")},
+		{"systempaths_unconfined", run("--security-opt systempaths=unconfined")},
+		{"new_privileges", run("--security-opt no-new-privileges=false")},
+		{"devices", run("--device /dev/null:/dev/e2e")},
 		{"privileged_exec", "docker exec --privileged e2e-app /bin/busybox true"},
 		{"plugins", "docker plugin create e2e/plugin /tmp/e2e-plugin"},
 	}

@@ -163,22 +163,10 @@ func TestEachMutationFailsExactlyItsChecks(t *testing.T) {
 		}, []string{"docker.authorization-plugins", "docker.daemon-json"}},
 		// What the daemon answers without the plugin: the request goes on and
 		// fails only because the image does not exist.
-		{"fjord-authz not enforcing", "authz", func(o Output) Output {
-			var b strings.Builder
-			for _, line := range strings.Split(strings.TrimSpace(o.Text), "\n") {
-				rule, _, _ := strings.Cut(line, " ")
-				b.WriteString(rule + " 404 No such image: fjord.invalid/authz-check:none\n")
-			}
-			return Output{Text: b.String()}
-		}, authzIDs()},
-		{"fjord-authz down while docker runs", "authz", func(o Output) Output {
-			var b strings.Builder
-			for _, line := range strings.Split(strings.TrimSpace(o.Text), "\n") {
-				rule, _, _ := strings.Cut(line, " ")
-				b.WriteString(rule + " 500 plugin fjord-authz failed with error: AuthZPlugin.AuthZReq: dial unix /run/docker/plugins/fjord-authz.sock: connect: connection refused\n")
-			}
-			return Output{Text: b.String()}
-		}, authzIDs()},
+		{"fjord-authz not enforcing", "authz", everyRule("404 No such image: fjord.invalid/authz-check:none"), authzIDs()},
+		{"fjord-authz down while docker runs", "authz",
+			everyRule("500 plugin fjord-authz failed with error: AuthZPlugin.AuthZReq: dial unix /run/docker/plugins/fjord-authz.sock: connect: connection refused"),
+			authzIDs()},
 		{"only --privileged let through", "authz", func(o Output) Output {
 			return Output{Text: replace(o.Text, "privileged 403 authorization denied by plugin fjord-authz: --privileged is refused", "privileged 404 No such image: x")}
 		}, []string{"authz.privileged"}},
@@ -199,6 +187,18 @@ func TestEachMutationFailsExactlyItsChecks(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// everyRule answers every authz probe of a recorded output the same way.
+func everyRule(answer string) func(Output) Output {
+	return func(o Output) Output {
+		var b strings.Builder
+		for _, line := range strings.Split(strings.TrimSpace(o.Text), "\n") {
+			rule, _, _ := strings.Cut(line, " ")
+			b.WriteString(rule + " " + answer + "\n")
+		}
+		return Output{Text: b.String()}
 	}
 }
 
