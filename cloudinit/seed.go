@@ -34,6 +34,9 @@ type Input struct {
 	// AuthzPlugin is the static fjord-authz program, shipped on the seed
 	// image next to the documents.
 	AuthzPlugin []byte
+	// AuthzPluginSum is AuthzPlugin's SHA-256, when the caller has it: a
+	// plan over many hosts hashes the program once, not once per host.
+	AuthzPluginSum *[32]byte
 }
 
 // HostKey is an OpenSSH ed25519 key pair in the text forms cloud-init takes.
@@ -187,7 +190,7 @@ func Render(in Input) (*Seed, error) {
 	if err != nil {
 		return nil, err
 	}
-	hash, err := seedHash(p.md, p.nc, p.cc, in.AuthzPlugin)
+	hash, err := seedHash(p.md, p.nc, p.cc, pluginSum(in))
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +203,14 @@ func Hash(in Input) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return seedHash(p.md, p.nc, p.cc, in.AuthzPlugin)
+	return seedHash(p.md, p.nc, p.cc, pluginSum(in))
+}
+
+func pluginSum(in Input) [32]byte {
+	if in.AuthzPluginSum != nil {
+		return *in.AuthzPluginSum
+	}
+	return sha256.Sum256(in.AuthzPlugin)
 }
 
 // parts are a seed's documents before the user-data is rendered.
@@ -276,14 +286,13 @@ func build(in Input) (parts, error) {
 // as its canonical JSON: the YAML is a function of the same struct, and
 // JSON is an order of magnitude cheaper to produce, which matters when a
 // plan hashes a thousand seeds.
-func seedHash(md, nc []byte, cc cloudConfig, plugin []byte) (string, error) {
+func seedHash(md, nc []byte, cc cloudConfig, pluginSum [32]byte) (string, error) {
 	cc.SSHKeys = sshKeys{}
 	ud, err := json.Marshal(cc)
 	if err != nil {
 		return "", fmt.Errorf("hash user-data: %w", err)
 	}
 	h := sha256.New()
-	pluginSum := sha256.Sum256(plugin)
 	for _, part := range [][]byte{md, nc, ud, pluginSum[:]} {
 		fmt.Fprintf(h, "%d\n", len(part))
 		h.Write(part)

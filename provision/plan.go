@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"sort"
 	"strings"
@@ -168,12 +169,15 @@ func SeedInput(project string, h spec.Host) cloudinit.Input {
 		Docker:         h.Docker,
 		HostBlock:      h.Base,
 		AuthzPlugin:    authzPlugin,
+		AuthzPluginSum: &authzPluginSum,
 	}
 }
 
 // authzPlugin is the fjord-authz program every seed carries; nil in builds
 // without it, which can plan but not create hosts.
 var authzPlugin, _ = plugin.Binary()
+
+var authzPluginSum = sha256.Sum256(authzPlugin)
 
 // Prepare computes each host's metadata, seed hash included.
 func Prepare(cfg *spec.Config, version string) (*Desired, error) {
