@@ -526,7 +526,7 @@ var phaseOrder = []struct{ key, label string }{
 	{"address", "boot → address (DHCP lease)"},
 	{"ssh", "address → SSH with pinned key"},
 	{"cloud-init", "cloud-init to done"},
-	{"verify", "verification (76 checks, canary)"},
+	{"verify", "verification (94 checks, canary, authz probes)"},
 	{"seal", "seal (cloud-init off, seed detached and deleted)"},
 }
 
@@ -656,12 +656,20 @@ func baseline(ctx context.Context) (time.Duration, error) {
 		}
 	}
 	deadline := time.Now().Add(10 * time.Minute)
+	// A lease taken in this round: an earlier round's guest (another
+	// machine-id, so another DHCP client id) may still hold an older one.
+	// libvirt's leases last an hour; virsh prints when they expire.
 	var ip string
 	for ip == "" {
 		o, _ := exec.Command("virsh", "-c", "qemu:///system", "net-dhcp-leases", "bench", "--mac", mac).Output()
-		for _, f := range strings.Fields(string(o)) {
-			if a, _, ok := strings.Cut(f, "/"); ok && strings.HasPrefix(a, "192.168.152.") {
-				ip = a
+		for _, line := range strings.Split(string(o), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 5 || !strings.HasPrefix(f[4], "192.168.152.") {
+				continue
+			}
+			expiry, err := time.ParseInLocation("2006-01-02 15:04:05", f[0]+" "+f[1], time.Local)
+			if err == nil && expiry.Add(-time.Hour).After(t0.Add(-5*time.Second)) {
+				ip = strings.Split(f[4], "/")[0]
 			}
 		}
 		if time.Now().After(deadline) {
