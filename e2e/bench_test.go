@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
 	"syscall"
@@ -717,17 +718,10 @@ func BenchmarkParallelApply(b *testing.B) {
 		out("  %d host(s): wall %6.1f s, ratio to one host %.2f, last host SSH-ready at %.1f s, fjord CPU %.2f s (%.2f s per host)",
 			n, m.wall.Seconds(), float64(m.wall)/float64(one), m.ready("ssh").Seconds(), m.cpu.Seconds(), m.cpu.Seconds()/float64(n))
 		if n == 4 {
-			out("4 hosts / 1 host: %.2f (target ≤ 2.2 on this %d-core machine)", float64(m.wall)/float64(one), numCPU())
+			out("4 hosts / 1 host: %.2f (target ≤ 2.2 on this %d-core machine)", float64(m.wall)/float64(one), runtime.NumCPU())
 			b.ReportMetric(float64(m.wall)/float64(one), "4-hosts/1-host")
 		}
 	}
-}
-
-func numCPU() int {
-	o, _ := exec.Command("nproc").Output()
-	var n int
-	fmt.Sscan(strings.TrimSpace(string(o)), &n)
-	return n
 }
 
 // authzTiming times n Docker API requests on the guest from Python over the
