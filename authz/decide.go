@@ -1,15 +1,16 @@
 package authz
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"os"
 	"path"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/docker/docker/api/types/versions"
 )
 
 // Request is the body of /AuthZPlugin.AuthZReq (Docker's authorization.Request).
@@ -40,13 +41,25 @@ type Decision struct {
 	Endpoint string
 }
 
-// apiVersion matches the optional version prefix of a Docker API path.
-var apiVersion = regexp.MustCompile(`^/v([0-9][0-9.]*)(/|$)`)
+var allow = Decision{Allow: true}
+
+// EngineAPI is the newest Engine API version whose requests the policy
+// knows how to judge: that of Docker 20.10, the engine fjord hosts run
+// (Debian bookworm's docker.io). The daemon itself refuses newer versions;
+// should a newer engine be installed under the plugin, requests that name
+// a newer version are refused rather than judged by older rules, and
+// `fjord verify` fails the host's docker.engine check.
+const EngineAPI = "1.41"
+
+// apiVersion matches the optional version prefix of a Docker API path, as
+// the daemon's router does (/v{version:[0-9.]+}).
+var apiVersion = regexp.MustCompile(`^/v([0-9.]+)(/|$)`)
 
 // route is a request path without its API version, and that version
 // ("" when the client named none, which means the daemon's own).
 type route struct {
 	method, path, version string
+	query                 url.Values
 }
 
 // parseRoute reads the method and URI the way the daemon's router does:
@@ -56,28 +69,31 @@ func parseRoute(method, uri string) (route, error) {
 	if err != nil {
 		return route{}, fmt.Errorf("request URI %q: %v", uri, err)
 	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return route{}, fmt.Errorf("request URI %q: query: %v", uri, err)
+	}
 	p := path.Clean("/" + u.Path)
-	r := route{method: strings.ToUpper(method), path: p}
+	r := route{method: strings.ToUpper(method), path: p, query: q}
 	if m := apiVersion.FindStringSubmatch(p); m != nil {
-		r.version = strings.TrimSuffix(m[1], ".")
+		r.version = m[1]
 		r.path = "/" + strings.TrimPrefix(p[len("/v"+m[1]):], "/")
 	}
 	return r, nil
 }
 
-// versionBelow reports whether an explicit API version is older than want.
-func (r route) versionBelow(major, minor int) bool {
+// effectiveVersion is the API version the daemon applies: the one the
+// client named, or the daemon's own.
+func (r route) effectiveVersion() string {
 	if r.version == "" {
-		return false
+		return EngineAPI
 	}
-	maj, min, _ := strings.Cut(r.version, ".")
-	a, err1 := strconv.Atoi(maj)
-	b, err2 := strconv.Atoi(strings.Split(min+".0", ".")[0])
-	if err1 != nil || err2 != nil {
-		return true // unreadable: treat as old, the stricter reading
-	}
-	return a < major || a == major && b < minor
+	return r.version
 }
+
+// below reports whether the request's API version is older than v, by the
+// daemon's own comparison.
+func (r route) below(v string) bool { return versions.LessThan(r.effectiveVersion(), v) }
 
 // Decide judges one request. It never panics on any input; what it cannot
 // read it refuses.
@@ -86,68 +102,41 @@ func (p Policy) Decide(req Request) Decision {
 	if err != nil {
 		return p.unreadable("", err.Error())
 	}
-	ep := r.method + " " + r.path
 	d := p.decide(r, req)
-	d.Endpoint = ep
+	d.Endpoint = r.method + " " + r.path
 	return d
 }
 
 func (p Policy) decide(r route, req Request) Decision {
+	if r.version != "" && versions.GreaterThan(r.version, EngineAPI) {
+		return p.unreadable("a request on API "+r.version, "fjord-authz judges requests of the Engine API up to "+EngineAPI+", the version of the engine fjord installs")
+	}
 	if r.method != "POST" {
-		return Decision{Allow: true} // reads and deletes give nothing away
+		return allow // reads and deletes give nothing away
 	}
 	parts := strings.Split(strings.TrimPrefix(r.path, "/"), "/")
 	last := parts[len(parts)-1]
 	switch {
 	case r.path == "/containers/create":
-		var body createBody
-		if err := p.readBody(req, &body); err != nil {
-			return p.unreadable("container create", err.Error())
-		}
-		return p.hostConfig(body.HostConfig)
-	case parts[0] == "containers" && len(parts) >= 3 && last == "update":
-		var body hostConfig
-		if err := p.readBody(req, &body); err != nil {
-			return p.unreadable("container update", err.Error())
-		}
-		return p.devices(&body)
-	case parts[0] == "containers" && len(parts) >= 3 && last == "exec":
-		var body execBody
-		if err := p.readBody(req, &body); err != nil {
-			return p.unreadable("exec", err.Error())
-		}
-		if body.Privileged {
-			return p.deny(RulePrivilegedExec, "docker exec --privileged")
-		}
-		return Decision{Allow: true}
+		return p.containerCreate(r, req)
 	case parts[0] == "containers" && len(parts) >= 3 && last == "start":
-		// API versions before 1.24 take a host config when a container
-		// starts; the daemon reads one from any body it gets.
-		if !r.versionBelow(1, 24) {
-			return Decision{Allow: true}
-		}
-		if len(req.RequestBody) == 0 {
-			if header(req, "Content-Length") == "" {
-				return p.unreadable("container start on API "+r.version, "a body of unknown length (chunked) is not forwarded to the plugin")
-			}
-			return Decision{Allow: true}
-		}
-		var body hostConfig
-		if err := json.Unmarshal(req.RequestBody, &body); err != nil {
-			return p.unreadable("container start on API "+r.version, "body: "+err.Error())
-		}
-		return p.hostConfig(&body)
+		return p.containerStart(r, req)
+	case parts[0] == "containers" && len(parts) >= 3 && last == "update":
+		return p.containerUpdate(req)
+	case parts[0] == "containers" && len(parts) >= 3 && last == "exec":
+		return p.exec(req)
 	case r.path == "/volumes/create":
-		var body volumeBody
-		if err := p.readBody(req, &body); err != nil {
-			return p.unreadable("volume create", err.Error())
-		}
-		if dev, ok := bindVolume(body.DriverOpts); ok {
-			if bad, why := p.sensitive(dev); bad {
-				return p.deny(RuleSensitiveMounts, "a volume bound to "+why)
-			}
-		}
-		return Decision{Allow: true}
+		return p.volumeCreate(req)
+	case r.path == "/networks/create":
+		return p.networkCreate(req)
+	case r.path == "/build":
+		return p.build(r, req)
+	case r.path == "/session" || r.path == "/grpc":
+		return p.deny(RuleBuildKit, "a BuildKit "+strings.TrimPrefix(r.path, "/")+" (docker buildx, DOCKER_BUILDKIT=1)")
+	case r.path == "/swarm/init" || r.path == "/swarm/join":
+		return p.deny(RuleSwarm, "docker swarm "+strings.TrimPrefix(r.path, "/swarm/"))
+	case r.path == "/services/create" || parts[0] == "services" && len(parts) >= 3 && last == "update":
+		return p.service(req)
 	case parts[0] == "plugins" && (r.path == "/plugins/pull" || r.path == "/plugins/create" ||
 		len(parts) >= 3 && (last == "upgrade" || last == "set")):
 		name := "plugin"
@@ -156,7 +145,7 @@ func (p Policy) decide(r route, req Request) Decision {
 		}
 		return p.deny(RulePlugins, "installing or changing a "+name)
 	}
-	return Decision{Allow: true}
+	return allow
 }
 
 func header(req Request, name string) string {
@@ -168,14 +157,32 @@ func header(req Request, name string) string {
 	return ""
 }
 
-// readBody decodes a JSON body the daemon would act on. An absent body is
-// unreadable: the daemon forwards bodies only up to 1 MiB and only with a
-// known length, and a create sent otherwise must not slip through.
-func (p Policy) readBody(req Request, v any) error {
-	if len(req.RequestBody) == 0 {
-		return fmt.Errorf("the daemon forwarded no body (sent chunked, or larger than 1 MiB)")
+// contentLength is the request's Content-Length header: -1 when there is
+// none (chunked, where the daemon reads a body of unknown length) or it
+// cannot be read.
+func contentLength(req Request) int64 {
+	n, err := strconv.ParseInt(strings.TrimSpace(header(req, "Content-Length")), 10, 64)
+	if err != nil || n < 0 {
+		return -1
 	}
-	if err := json.Unmarshal(req.RequestBody, v); err != nil {
+	return n
+}
+
+// errNoBody is why a request whose body the daemon reads arrived without
+// one: the daemon forwards a body only when its Content-Type is
+// application/json, it is shorter than 1 MiB, its URI does not end in
+// /auth and (before the CVE-2024-41110 fix) its length is known.
+const errNoBody = "the daemon forwarded no body: sent chunked, larger than 1 MiB, with another Content-Type than application/json, or to a URI ending in /auth"
+
+// readBody decodes a JSON body the daemon would act on, with the daemon's
+// own decoder: encoding/json's Decoder reading the first JSON value, field
+// names matched without regard to case, the last of duplicate keys
+// winning. An absent body is unreadable: the daemon may still read one.
+func readBody(req Request, v any) error {
+	if len(req.RequestBody) == 0 {
+		return fmt.Errorf("%s", errNoBody)
+	}
+	if err := json.NewDecoder(bytes.NewReader(req.RequestBody)).Decode(v); err != nil {
 		return fmt.Errorf("body: %v", err)
 	}
 	return nil
@@ -183,7 +190,7 @@ func (p Policy) readBody(req Request, v any) error {
 
 func (p Policy) deny(rule, what string) Decision {
 	if p.relaxed(rule) {
-		return Decision{Allow: true}
+		return allow
 	}
 	host := p.Host
 	if host == "" {
@@ -201,279 +208,9 @@ func (p Policy) unreadable(what, why string) Decision {
 		Msg: fmt.Sprintf("%s refused by fjord policy: the fjord-authz plugin cannot read it (%s), and what it cannot read it refuses", what, why)}
 }
 
-// The parts of Docker's API types the policy reads. encoding/json matches
-// field names without regard to case, as the daemon's decoder does.
-type createBody struct {
-	HostConfig *hostConfig
-}
-
-type hostConfig struct {
-	Privileged   bool
-	UsernsMode   string
-	PidMode      string
-	IpcMode      string
-	UTSMode      string
-	NetworkMode  string
-	CgroupnsMode string
-	Binds        []string
-	Mounts       []mount
-	CapAdd       []string
-	SecurityOpt  []string
-	// The CLI turns --security-opt systempaths=unconfined into empty
-	// lists here; any list replaces the daemon's masked paths.
-	MaskedPaths       *[]string
-	ReadonlyPaths     *[]string
-	Devices           []device
-	DeviceCgroupRules []string
-	DeviceRequests    []json.RawMessage
-}
-
-type mount struct {
-	Type          string
-	Source        string
-	VolumeOptions *struct {
-		DriverConfig *struct {
-			Name    string
-			Options map[string]string
-		}
-	}
-}
-
-type device struct {
-	PathOnHost      string
-	PathInContainer string
-}
-
-type execBody struct {
-	Privileged bool
-}
-
-type volumeBody struct {
-	Driver     string
-	DriverOpts map[string]string
-}
-
-// hostConfig applies every container rule to a host config, in a fixed
-// order; the first refusal wins.
-func (p Policy) hostConfig(hc *hostConfig) Decision {
-	if hc == nil {
-		return Decision{Allow: true}
-	}
-	checks := []func(*hostConfig) Decision{
-		func(hc *hostConfig) Decision {
-			if hc.Privileged {
-				return p.deny(RulePrivileged, "--privileged")
-			}
-			return Decision{Allow: true}
-		},
-		func(hc *hostConfig) Decision {
-			for _, ns := range []struct{ mode, rule, flag string }{
-				{hc.UsernsMode, RuleUsernsHost, "--userns=host"},
-				{hc.PidMode, RuleHostPID, "--pid=host"},
-				{hc.IpcMode, RuleHostIPC, "--ipc=host"},
-				{hc.UTSMode, RuleHostUTS, "--uts=host"},
-				{hc.NetworkMode, RuleHostNetwork, "--network=host"},
-				{hc.CgroupnsMode, RuleHostCgroupns, "--cgroupns=host"},
-			} {
-				if strings.EqualFold(strings.TrimSpace(ns.mode), "host") {
-					if d := p.deny(ns.rule, ns.flag); !d.Allow {
-						return d
-					}
-				}
-			}
-			return Decision{Allow: true}
-		},
-		p.mounts,
-		p.capabilities,
-		p.securityOpts,
-		p.devices,
-	}
-	for _, c := range checks {
-		if d := c(hc); !d.Allow {
-			return d
-		}
-	}
-	return Decision{Allow: true}
-}
-
-func (p Policy) mounts(hc *hostConfig) Decision {
-	for _, b := range hc.Binds {
-		src, _, _ := strings.Cut(b, ":")
-		if !strings.HasPrefix(src, "/") {
-			continue // a named volume
-		}
-		if bad, why := p.sensitive(src); bad {
-			return p.deny(RuleSensitiveMounts, "a bind mount of "+why)
-		}
-	}
-	for _, m := range hc.Mounts {
-		switch strings.ToLower(m.Type) {
-		case "bind":
-			if bad, why := p.sensitive(m.Source); bad {
-				return p.deny(RuleSensitiveMounts, "a bind mount of "+why)
-			}
-		case "volume":
-			if m.VolumeOptions != nil && m.VolumeOptions.DriverConfig != nil {
-				if dev, ok := bindVolume(m.VolumeOptions.DriverConfig.Options); ok {
-					if bad, why := p.sensitive(dev); bad {
-						return p.deny(RuleSensitiveMounts, "a volume bound to "+why)
-					}
-				}
-			}
-		}
-	}
-	return Decision{Allow: true}
-}
-
-// bindVolume reports the host path a local volume's options bind, if any
-// (docker volume create -o type=none -o o=bind -o device=/).
-func bindVolume(opts map[string]string) (string, bool) {
-	var o, dev string
-	for k, v := range opts {
-		switch strings.ToLower(k) {
-		case "o":
-			o = v
-		case "device":
-			dev = v
-		}
-	}
-	for _, f := range strings.Split(o, ",") {
-		if f = strings.TrimSpace(f); f == "bind" || f == "rbind" {
-			return dev, true
-		}
-	}
-	return "", false
-}
-
-// sensitive reports whether binding host path src exposes a sensitive
-// path, and names it. The path is judged as written and with its symlinks
-// resolved, since the kernel follows them when it mounts.
-func (p Policy) sensitive(src string) (bool, string) {
-	if src == "" {
-		return false, ""
-	}
-	clean := path.Clean("/" + src)
-	cands := []string{clean}
-	if r := resolve(clean); r != clean {
-		cands = append(cands, r)
-	}
-	for _, c := range cands {
-		for _, s := range p.SensitivePaths {
-			s = path.Clean(s)
-			if c == s || s != "/" && strings.HasPrefix(c, s+"/") || strings.HasPrefix(s, strings.TrimSuffix(c, "/")+"/") {
-				if c != clean {
-					return true, fmt.Sprintf("%s (%s on this host, under or above %s)", src, c, s)
-				}
-				if c == s {
-					return true, src
-				}
-				return true, fmt.Sprintf("%s (under or above %s)", src, s)
-			}
-		}
-	}
-	return false, ""
-}
-
-// resolve follows the symlinks of the longest existing prefix of p.
-func resolve(p string) string {
-	rest := ""
-	cur := p
-	for {
-		if _, err := os.Lstat(cur); err == nil {
-			r, err := filepath.EvalSymlinks(cur)
-			if err != nil {
-				return p
-			}
-			return path.Join(r, rest)
-		}
-		if cur == "/" {
-			return p
-		}
-		rest = path.Join(path.Base(cur), rest)
-		cur = path.Dir(cur)
-	}
-}
-
-func (p Policy) capabilities(hc *hostConfig) Decision {
-	allowed := map[string]bool{}
-	for _, c := range p.AllowedCapabilities {
-		allowed[normCap(c)] = true
-	}
-	for _, c := range hc.CapAdd {
-		n := normCap(c)
-		if n == "" {
-			return p.unreadable("--cap-add "+c, "not a capability name")
-		}
-		if !allowed[n] {
-			return p.deny(RuleCapAdd, "--cap-add "+n)
-		}
-	}
-	return Decision{Allow: true}
-}
-
-func (p Policy) securityOpts(hc *hostConfig) Decision {
-	if hc.MaskedPaths != nil || hc.ReadonlyPaths != nil {
-		return p.deny(RuleSystemPaths, "--security-opt systempaths=unconfined (masked or read-only paths replaced)")
-	}
-	for _, o := range hc.SecurityOpt {
-		k, v, ok := strings.Cut(o, "=")
-		if !ok {
-			k, v, _ = strings.Cut(o, ":") // the old key:value form
-		}
-		k, v = strings.ToLower(strings.TrimSpace(k)), strings.TrimSpace(v)
-		switch k {
-		case "seccomp":
-			if strings.EqualFold(v, "unconfined") || allowsByDefault(v) {
-				return p.deny(RuleSeccompUnconfined, "--security-opt seccomp="+shorten(v))
-			}
-		case "apparmor":
-			if strings.EqualFold(v, "unconfined") {
-				return p.deny(RuleAppArmorUnconfined, "--security-opt apparmor=unconfined")
-			}
-		case "systempaths":
-			if strings.EqualFold(v, "unconfined") {
-				return p.deny(RuleSystemPaths, "--security-opt systempaths=unconfined")
-			}
-		case "no-new-privileges":
-			if b, err := strconv.ParseBool(v); err == nil && !b {
-				return p.deny(RuleNewPrivileges, "--security-opt no-new-privileges=false")
-			}
-		}
-	}
-	return Decision{Allow: true}
-}
-
-// allowsByDefault reports a seccomp profile (JSON, as the CLI sends it)
-// whose default action lets every unlisted system call through.
-func allowsByDefault(profile string) bool {
-	if !strings.HasPrefix(strings.TrimSpace(profile), "{") {
-		return false
-	}
-	var prof struct {
-		DefaultAction string `json:"defaultAction"`
-	}
-	if err := json.Unmarshal([]byte(profile), &prof); err != nil {
-		return true // a profile nobody can read is not a filter anyone can trust
-	}
-	return strings.EqualFold(prof.DefaultAction, "SCMP_ACT_ALLOW") || strings.EqualFold(prof.DefaultAction, "SCMP_ACT_LOG")
-}
-
 func shorten(s string) string {
 	if len(s) > 40 {
 		return s[:37] + "…"
 	}
 	return s
-}
-
-func (p Policy) devices(hc *hostConfig) Decision {
-	if len(hc.Devices) > 0 {
-		return p.deny(RuleDevices, "--device "+hc.Devices[0].PathOnHost)
-	}
-	if len(hc.DeviceCgroupRules) > 0 {
-		return p.deny(RuleDevices, "--device-cgroup-rule "+strconv.Quote(hc.DeviceCgroupRules[0]))
-	}
-	if len(hc.DeviceRequests) > 0 {
-		return p.deny(RuleDevices, "--gpus (device requests)")
-	}
-	return Decision{Allow: true}
 }

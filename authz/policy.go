@@ -1,19 +1,34 @@
 // Package authz is fjord's Docker authorization policy: it decides, for
 // each request the Docker daemon forwards to the fjord-authz plugin,
-// whether the request may go on. It has no dependency outside the standard
-// library so that the plugin builds as a small static binary.
+// whether the request may go on.
+//
+// It judges what the daemon will do, not what the request looks like:
+// bodies are decoded with the daemon's own types and compatibility rules
+// (moby's runconfig, strslice, mount parser and capability normalization,
+// at the version of the engine fjord hosts run), host paths are resolved
+// as the kernel will resolve them when the daemon mounts them, and a
+// request whose body the daemon reads but did not forward is refused.
+// Those are moby's packages rather than hand-written structs because a
+// hand-written decoder is exactly where the daemon and the plugin came to
+// disagree; the plugin still builds as one static binary.
 //
 // The policy refuses what gives a container the host: --privileged,
-// --userns=host, host namespaces, bind mounts of sensitive host paths,
-// added capabilities outside an allow-list, unconfined seccomp or AppArmor,
-// devices, privileged exec and plugin installation. A request it cannot
-// read is refused too (fail closed). Each rule can be relaxed per host.
+// --userns=host, host namespaces, bind mounts of sensitive host paths or
+// of paths another user could swap for a symlink, local volumes that mount
+// devices or filesystems, added capabilities outside an allow-list,
+// seccomp or AppArmor weaker than Docker's defaults, devices, privileged
+// exec, plugin installation, builds in the host's network, BuildKit,
+// swarm, and networks on the host's interfaces. A request it cannot read
+// is refused too (fail closed). Each rule can be relaxed per host.
 package authz
 
 import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // The rules, by the names HCL relaxes them with.
@@ -34,6 +49,12 @@ const (
 	RuleDevices            = "devices"
 	RulePrivilegedExec     = "privileged_exec"
 	RulePlugins            = "plugins"
+	RuleSwappablePaths     = "swappable_paths"
+	RuleVolumeMounts       = "volume_mounts"
+	RuleBuildHostNetwork   = "build_host_network"
+	RuleBuildKit           = "buildkit"
+	RuleSwarm              = "swarm"
+	RuleHostInterfaces     = "host_interfaces"
 
 	// RuleUnreadable refuses what the plugin cannot read. It cannot be relaxed.
 	RuleUnreadable = "unreadable"
@@ -57,6 +78,12 @@ var Rules = map[string]string{
 	RuleDevices:            "host devices in containers (--device, --device-cgroup-rule, --gpus)",
 	RulePrivilegedExec:     "privileged processes in running containers (docker exec --privileged)",
 	RulePlugins:            "installing, upgrading or reconfiguring Docker plugins",
+	RuleSwappablePaths:     "bind mounts of paths below a directory a user other than root can write (a symlink swapped in before the mount)",
+	RuleVolumeMounts:       "local volumes that mount a device or a filesystem (type=ext4 device=/dev/vda1, overlay, proc, nfs, …)",
+	RuleBuildHostNetwork:   "builds whose RUN steps use the host's network (docker build --network=host)",
+	RuleBuildKit:           "BuildKit builds (docker buildx, DOCKER_BUILDKIT=1), whose steps the plugin cannot see",
+	RuleSwarm:              "swarm mode and swarm services, whose containers the daemon creates without asking the plugin",
+	RuleHostInterfaces:     "networks on the host's own interfaces (macvlan, ipvlan)",
 }
 
 // RuleNames lists the relaxable rules, sorted.
@@ -93,7 +120,23 @@ type Policy struct {
 	Relaxed             []string `json:"relaxed"`
 	SensitivePaths      []string `json:"sensitive_paths"`
 	AllowedCapabilities []string `json:"allowed_capabilities"`
+
+	// cgroupV1 overrides what the host is found to run (tests only).
+	cgroupV1 *bool
 }
+
+// cgroup2 reports whether the host runs the unified cgroup hierarchy.
+func (p Policy) cgroup2() bool {
+	if p.cgroupV1 != nil {
+		return !*p.cgroupV1
+	}
+	return hostCgroup2()
+}
+
+var hostCgroup2 = sync.OnceValue(func() bool {
+	var st unix.Statfs_t
+	return unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
+})
 
 // DefaultPolicy enforces every rule with the default lists.
 func DefaultPolicy(host string) Policy {

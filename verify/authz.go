@@ -19,6 +19,9 @@ type authzProbe struct {
 	Method string `json:"method"`
 	Path   string `json:"path"`
 	Body   any    `json:"body"`
+	// Pad grows the body with whitespace to this many bytes: past 1 MiB
+	// the daemon forwards no body to the plugin, but still reads it.
+	Pad int `json:"pad,omitempty"`
 }
 
 func createWith(hc map[string]any) map[string]any {
@@ -28,23 +31,37 @@ func createWith(hc map[string]any) map[string]any {
 // authzProbes are the requests the verifier sends, one or more per rule,
 // on the live host: each must come back refused by fjord-authz naming it.
 var authzProbes = []authzProbe{
-	{authz.RulePrivileged, "POST", "/v1.41/containers/create", createWith(map[string]any{"Privileged": true})},
-	{authz.RuleUsernsHost, "POST", "/v1.41/containers/create", createWith(map[string]any{"UsernsMode": "host"})},
-	{authz.RuleHostPID, "POST", "/v1.41/containers/create", createWith(map[string]any{"PidMode": "host"})},
-	{authz.RuleHostIPC, "POST", "/v1.41/containers/create", createWith(map[string]any{"IpcMode": "host"})},
-	{authz.RuleHostUTS, "POST", "/v1.41/containers/create", createWith(map[string]any{"UTSMode": "host"})},
-	{authz.RuleHostNetwork, "POST", "/v1.41/containers/create", createWith(map[string]any{"NetworkMode": "host"})},
-	{authz.RuleHostCgroupns, "POST", "/v1.41/containers/create", createWith(map[string]any{"CgroupnsMode": "host"})},
-	{authz.RuleSensitiveMounts, "POST", "/v1.41/containers/create", createWith(map[string]any{"Binds": []string{"/:/host"}})},
-	{authz.RuleSensitiveMounts, "POST", "/v1.41/containers/create", createWith(map[string]any{"Binds": []string{"/var/run/docker.sock:/var/run/docker.sock"}})},
-	{authz.RuleCapAdd, "POST", "/v1.41/containers/create", createWith(map[string]any{"CapAdd": []string{"SYS_ADMIN"}})},
-	{authz.RuleSeccompUnconfined, "POST", "/v1.41/containers/create", createWith(map[string]any{"SecurityOpt": []string{"seccomp=unconfined"}})},
-	{authz.RuleAppArmorUnconfined, "POST", "/v1.41/containers/create", createWith(map[string]any{"SecurityOpt": []string{"apparmor=unconfined"}})},
-	{authz.RuleSystemPaths, "POST", "/v1.41/containers/create", createWith(map[string]any{"MaskedPaths": []string{}, "ReadonlyPaths": []string{}})},
-	{authz.RuleNewPrivileges, "POST", "/v1.41/containers/create", createWith(map[string]any{"SecurityOpt": []string{"no-new-privileges=false"}})},
-	{authz.RuleDevices, "POST", "/v1.41/containers/create", createWith(map[string]any{"Devices": []map[string]string{{"PathOnHost": "/dev/null", "PathInContainer": "/dev/fjord-check", "CgroupPermissions": "rwm"}}})},
-	{authz.RulePrivilegedExec, "POST", "/v1.41/containers/fjord-authz-check/exec", map[string]any{"Privileged": true, "Cmd": []string{"true"}}},
-	{authz.RulePlugins, "POST", "/v1.41/plugins/create?name=fjord-authz-check", nil},
+	{authz.RulePrivileged, "POST", "/v1.41/containers/create", createWith(map[string]any{"Privileged": true}), 0},
+	{authz.RuleUsernsHost, "POST", "/v1.41/containers/create", createWith(map[string]any{"UsernsMode": "host"}), 0},
+	{authz.RuleHostPID, "POST", "/v1.41/containers/create", createWith(map[string]any{"PidMode": "host"}), 0},
+	{authz.RuleHostIPC, "POST", "/v1.41/containers/create", createWith(map[string]any{"IpcMode": "host"}), 0},
+	{authz.RuleHostUTS, "POST", "/v1.41/containers/create", createWith(map[string]any{"UTSMode": "host"}), 0},
+	{authz.RuleHostNetwork, "POST", "/v1.41/containers/create", createWith(map[string]any{"NetworkMode": "host"}), 0},
+	{authz.RuleHostCgroupns, "POST", "/v1.41/containers/create", createWith(map[string]any{"CgroupnsMode": "host"}), 0},
+	{authz.RuleSensitiveMounts, "POST", "/v1.41/containers/create", createWith(map[string]any{"Binds": []string{"/:/host"}}), 0},
+	{authz.RuleSensitiveMounts, "POST", "/v1.41/containers/create", createWith(map[string]any{"Binds": []string{"/var/run/docker.sock:/var/run/docker.sock"}}), 0},
+	{authz.RuleCapAdd, "POST", "/v1.41/containers/create", createWith(map[string]any{"CapAdd": []string{"SYS_ADMIN"}}), 0},
+	{authz.RuleSeccompUnconfined, "POST", "/v1.41/containers/create", createWith(map[string]any{"SecurityOpt": []string{"seccomp=unconfined"}}), 0},
+	{authz.RuleAppArmorUnconfined, "POST", "/v1.41/containers/create", createWith(map[string]any{"SecurityOpt": []string{"apparmor=unconfined"}}), 0},
+	{authz.RuleSystemPaths, "POST", "/v1.41/containers/create", createWith(map[string]any{"MaskedPaths": []string{}, "ReadonlyPaths": []string{}}), 0},
+	{authz.RuleNewPrivileges, "POST", "/v1.41/containers/create", createWith(map[string]any{"SecurityOpt": []string{"no-new-privileges=false"}}), 0},
+	{authz.RuleDevices, "POST", "/v1.41/containers/create", createWith(map[string]any{"Devices": []map[string]string{{"PathOnHost": "/dev/null", "PathInContainer": "/dev/fjord-check", "CgroupPermissions": "rwm"}}}), 0},
+	{authz.RulePrivilegedExec, "POST", "/v1.41/containers/fjord-authz-check/exec", map[string]any{"Privileged": true, "Cmd": []string{"true"}}, 0},
+	{authz.RulePlugins, "POST", "/v1.41/plugins/create?name=fjord-authz-check", nil, 0},
+	// /tmp is world-writable and fjord-authz-check is not there: anyone
+	// could put a symlink in its place before the daemon mounts it.
+	{authz.RuleSwappablePaths, "POST", "/v1.41/containers/create", createWith(map[string]any{"Binds": []string{"/tmp/fjord-authz-check:/x"}}), 0},
+	// The extra option makes the daemon refuse the volume should the plugin let it through.
+	{authz.RuleVolumeMounts, "POST", "/v1.41/volumes/create", map[string]any{"Name": "fjord-authz-check", "Driver": "local",
+		"DriverOpts": map[string]string{"type": "ext4", "device": "/dev/vda1", "fjord-authz-check": "x"}}, 0},
+	{authz.RuleBuildHostNetwork, "POST", "/v1.41/build?networkmode=host&dockerfile=fjord-authz-check", nil, 0},
+	{authz.RuleBuildKit, "POST", "/v1.41/build?version=2&dockerfile=fjord-authz-check", nil, 0},
+	{authz.RuleSwarm, "POST", "/v1.41/services/create", map[string]any{"Name": "fjord-authz-check"}, 0},
+	{authz.RuleHostInterfaces, "POST", "/v1.41/networks/create", map[string]any{"Name": "fjord-authz-check", "Driver": "macvlan",
+		"Options": map[string]string{"parent": "fjord-check0"}}, 0},
+	// A privileged create the daemon reads but, at over 1 MiB, does not
+	// forward: refused whether or not the engine has the CVE-2024-41110 fix.
+	{authz.RuleUnreadable, "POST", "/v1.41/containers/create", createWith(map[string]any{"Privileged": true}), 1<<20 + 64},
 }
 
 // authzScript sends every probe to the daemon's socket, one line of output
@@ -55,8 +72,9 @@ func authzScript() string {
 	probes, _ := json.Marshal(authzProbes)
 	return `python3 -c '
 import json, socket
-def call(method, path, body):
+def call(method, path, body, pad):
     data = b"" if body is None else json.dumps(body).encode()
+    data += b" " * max(0, pad - len(data))
     s = socket.socket(socket.AF_UNIX)
     s.settimeout(30)
     try:
@@ -80,7 +98,7 @@ def call(method, path, body):
         msg = payload[:300].decode(errors="replace")
     return status, " ".join(msg.split())
 for p in json.loads(r"""` + string(probes) + `"""):
-    status, msg = call(p["method"], p["path"], p["body"])
+    status, msg = call(p["method"], p["path"], p["body"], p.get("pad", 0))
     print(p["rule"], status, msg)
 '`
 }
@@ -88,6 +106,9 @@ for p in json.loads(r"""` + string(probes) + `"""):
 func init() {
 	Sources["authz"] = authzScript()
 	Sources["authz-service"] = "systemctl is-active fjord-authz.service; systemctl is-enabled fjord-authz.service; true"
+	// The plugin resolves host paths as dockerd's mounts reach them: both
+	// must be in one mount namespace.
+	Sources["authz-mountns"] = `for u in fjord-authz docker; do readlink "/proc/$(systemctl show -p MainPID --value $u.service)/ns/mnt" || echo none; done`
 }
 
 // authzChecks prove on the live host that fjord-authz runs and refuses
@@ -102,6 +123,18 @@ func authzChecks() []Check {
 			}
 			return ""
 		}}}
+	cs = append(cs, Check{ID: "authz.namespace", Reference: "CIS 2.12", Title: "fjord-authz sees the filesystem dockerd mounts from (one mount namespace)", Severity: High, Source: "authz-mountns",
+		Hint: "run fjord-authz.service without PrivateTmp, ProtectHome, ProtectSystem or other mount sandboxing",
+		Judge: func(o Output, _ Expect) string {
+			f := strings.Fields(o.Text)
+			if len(f) != 2 || f[0] == "none" || f[0] != f[1] {
+				return "fjord-authz and dockerd mount namespaces: " + strings.Join(f, ", ")
+			}
+			return ""
+		}})
+	cs = append(cs, Check{ID: spec.AuthzCheck(authz.RuleUnreadable), Reference: "CVE-2024-41110", Title: "fjord-authz refuses a request whose body the daemon reads but did not forward", Severity: High, Source: "authz",
+		Hint:  "keep fjord-authz.service running a fjord-authz that fails closed; upgrade docker.io to a version with the CVE-2024-41110 fix",
+		Judge: func(o Output, _ Expect) string { return judgeAuthz(o, authz.RuleUnreadable) }})
 	for _, rule := range authz.RuleNames() {
 		rule := rule
 		cs = append(cs, Check{ID: spec.AuthzCheck(rule), Reference: "CIS 2.12", Title: "fjord-authz refuses " + authz.Rules[rule], Severity: High, Source: "authz",
@@ -123,8 +156,12 @@ func judgeAuthz(o Output, rule string) string {
 		if len(f) == 3 {
 			msg = f[2]
 		}
+		refusal := "fjord policy rule " + rule + ";"
+		if rule == authz.RuleUnreadable {
+			refusal = "the fjord-authz plugin cannot read it"
+		}
 		switch {
-		case f[1] == "403" && strings.Contains(msg, "fjord policy rule "+rule+";"):
+		case f[1] == "403" && strings.Contains(msg, refusal):
 			continue
 		case f[1] == "403":
 			return "refused, but not by fjord-authz rule " + rule + ": " + orEmpty(msg)
@@ -138,4 +175,53 @@ func judgeAuthz(o Output, rule string) string {
 		return "no answer for rule " + rule + ": " + orEmpty(o.Text)
 	}
 	return ""
+}
+
+// fixedEngine is the first docker.io of Debian bookworm's 20.10 series
+// with the fix for CVE-2024-41110 (a request with an empty body and a
+// Content-Length reached the plugin without its body).
+const fixedEngine = "20.10.24+dfsg1-1+deb12u1"
+
+func init() {
+	Sources["engine"] = `docker version --format '{{.Server.Version}} {{.Server.APIVersion}}'; v=$(dpkg-query -W -f='${Version}' docker.io 2>/dev/null) || v=none; ` +
+		`if [ "$v" != none ] && dpkg --compare-versions "$v" ge ` + fixedEngine + `; then echo "$v fixed"; else echo "$v unfixed"; fi`
+}
+
+// engineCheck proves the daemon is the engine fjord-authz judges requests
+// for, in a version whose authorization middleware has the CVE-2024-41110
+// fix; on pass its detail names the versions.
+func engineCheck() Check {
+	return Check{ID: "docker.engine", Reference: "CVE-2024-41110", Title: "Docker is the engine fjord-authz judges for (API " + authz.EngineAPI + "), with the CVE-2024-41110 fix",
+		Severity: High, Source: "engine",
+		Hint: "install Debian bookworm's docker.io " + fixedEngine + " or later in the 20.10 series (apt-get install docker.io)",
+		Judge: func(o Output, _ Expect) string {
+			server, api, pkg, fixed := engineFields(o)
+			switch {
+			case server == "":
+				return "docker version shows no server: " + orEmpty(o.Text)
+			case api != authz.EngineAPI:
+				return fmt.Sprintf("Docker %s serves API %s; fjord-authz judges requests for API %s", server, api, authz.EngineAPI)
+			case !fixed:
+				return fmt.Sprintf("Docker %s from package docker.io %s, older than %s, which fixes CVE-2024-41110", server, pkg, fixedEngine)
+			}
+			return ""
+		},
+		Observe: func(o Output) string {
+			server, api, pkg, _ := engineFields(o)
+			return fmt.Sprintf("Docker %s (API %s), package docker.io %s", server, api, pkg)
+		}}
+}
+
+func engineFields(o Output) (server, api, pkg string, fixed bool) {
+	lines := strings.Split(strings.TrimSpace(o.Text), "\n")
+	if len(lines) < 2 {
+		return
+	}
+	if f := strings.Fields(lines[0]); len(f) == 2 {
+		server, api = f[0], f[1]
+	}
+	if f := strings.Fields(lines[len(lines)-1]); len(f) == 2 {
+		pkg, fixed = f[0], f[1] == "fixed"
+	}
+	return
 }

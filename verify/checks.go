@@ -311,6 +311,7 @@ func All() []Check {
 				return ""
 			}})
 	}
+	cs = append(cs, engineCheck())
 	cs = append(cs, authzChecks()...)
 	cs = append(cs, runtimeChecks()...)
 	return cs

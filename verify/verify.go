@@ -59,6 +59,9 @@ type Check struct {
 	Hint      string
 	// Judge returns "" when the output meets the expectation, else what is wrong.
 	Judge func(o Output, e Expect) string
+	// Observe, when set, says what a passing check saw (versions, say),
+	// for the report's detail.
+	Observe func(o Output) string
 }
 
 // Outcome is the result of one check on one host.
@@ -109,7 +112,7 @@ func script(checks []Check) (string, []string) {
 }
 
 // dockerSources are the sources that ask the Docker daemon.
-var dockerSources = map[string]bool{"docker-info": true, "networks": true, "containers": true, "authz": true}
+var dockerSources = map[string]bool{"docker-info": true, "networks": true, "containers": true, "authz": true, "engine": true}
 
 // dockerProbe sets docker_down to the daemon's error when it cannot serve
 // a request (it must answer within 60 s, its own retries included).
@@ -172,6 +175,9 @@ func judge(checks []Check, outs map[string]Output, e Expect) []Outcome {
 	out := make([]Outcome, 0, len(checks))
 	for _, c := range checks {
 		o := Outcome{ID: c.ID, Reference: c.Reference, Title: c.Title, Severity: c.Severity, Status: Pass}
+		if c.Observe != nil {
+			o.Detail = c.Observe(outs[c.Source])
+		}
 		if msg := c.Judge(outs[c.Source], e); msg != "" {
 			o.Status, o.Detail, o.Hint = Fail, msg, c.Hint
 			if why, ok := waived(waivers, c.ID); ok {

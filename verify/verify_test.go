@@ -96,6 +96,9 @@ func TestHardenedHostPassesEveryCheck(t *testing.T) {
 	if len(m) != len(All()) {
 		t.Errorf("%d outcomes for %d checks", len(m), len(All()))
 	}
+	if d := m["docker.engine"].Detail; d != "Docker 20.10.24+dfsg1 (API 1.41), package docker.io 20.10.24+dfsg1-1+deb12u1+b6" {
+		t.Errorf("docker.engine reports %q", d)
+	}
 	if !strings.HasPrefix(h.lastCmd, "sudo -n sh -c ") || strings.Count(h.lastCmd, marker+"-rc") != len(Sources) {
 		t.Errorf("the checks did not run as one root script with every source: %.200s", h.lastCmd)
 	}
@@ -167,6 +170,18 @@ func TestEachMutationFailsExactlyItsChecks(t *testing.T) {
 		{"fjord-authz down while docker runs", "authz",
 			everyRule("500 plugin fjord-authz failed with error: AuthZPlugin.AuthZReq: dial unix /run/docker/plugins/fjord-authz.sock: connect: connection refused"),
 			authzIDs()},
+		{"engine without the CVE-2024-41110 fix", "engine", func(Output) Output {
+			return Output{Text: "20.10.24+dfsg1 1.41\n20.10.24+dfsg1-1 unfixed"}
+		}, []string{"docker.engine"}},
+		{"an engine newer than fjord-authz judges for", "engine", func(Output) Output {
+			return Output{Text: "26.1.5 1.45\nnone unfixed"}
+		}, []string{"docker.engine"}},
+		{"fjord-authz in a mount namespace of its own (PrivateTmp)", "authz-mountns", func(Output) Output {
+			return Output{Text: "mnt:[4026532201]\nmnt:[4026531841]"}
+		}, []string{"authz.namespace"}},
+		{"a request too large to forward let through", "authz", func(o Output) Output {
+			return Output{Text: replace(o.Text, "unreadable 403 authorization denied by plugin fjord-authz: container create refused", "unreadable 404 No such image: x")}
+		}, []string{"authz.unreadable"}},
 		{"only --privileged let through", "authz", func(o Output) Output {
 			return Output{Text: replace(o.Text, "privileged 403 authorization denied by plugin fjord-authz: --privileged is refused", "privileged 404 No such image: x")}
 		}, []string{"authz.privileged"}},

@@ -4,6 +4,11 @@
 // host (/etc/fjord/authz.json). It is built static and reaches the host in
 // its cloud-init seed; systemd starts it before docker.service.
 //
+// It judges host paths as the daemon's mounts will reach them, so it must
+// see the filesystem the daemon sees: it refuses to start in a mount
+// namespace other than init's, where dockerd runs (a unit with PrivateTmp
+// or ProtectHome would give it one, and a /tmp of its own).
+//
 // Without a readable policy it does not start, and dockerd, which names it
 // in daemon.json, then refuses every request: the host fails closed.
 package main
@@ -20,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -51,6 +57,9 @@ func run(policyFile, socket string, log *slog.Logger) error {
 	if probs := p.Validate(); len(probs) > 0 {
 		return fmt.Errorf("%s: %v", policyFile, probs)
 	}
+	if err := sameMountNamespace(); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(filepath.Dir(socket), 0o755); err != nil {
 		return err
 	}
@@ -79,4 +88,36 @@ func run(policyFile, socket string, log *slog.Logger) error {
 		return err
 	}
 	return nil
+}
+
+// sameMountNamespace fails unless the plugin shares init's mount
+// namespace, which dockerd runs in. It compares the id of the mount at /
+// in both mount tables (a namespace of its own copies every mount under
+// new ids); /proc/1/ns/mnt itself would need CAP_SYS_PTRACE to read.
+func sameMountNamespace() error {
+	self, err := rootMountID("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	init, err := rootMountID("/proc/1/mountinfo")
+	if err != nil {
+		return err
+	}
+	if self != init {
+		return fmt.Errorf("fjord-authz runs in another mount namespace than the daemon's (mount %s at /, init has %s): it would resolve host paths in another filesystem than the one dockerd mounts; start it without PrivateTmp, ProtectHome or other mount sandboxing", self, init)
+	}
+	return nil
+}
+
+func rootMountID(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("reading the mount table: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == "/" {
+			return f[0], nil
+		}
+	}
+	return "", fmt.Errorf("%s: no mount at /", file)
 }

@@ -59,6 +59,10 @@ func writeHuman(w io.Writer, reports []hostReport) {
 		}
 		for _, c := range h.Checks {
 			switch c.Status {
+			case verify.Pass:
+				if c.Detail != "" { // what a passing check saw, such as versions
+					fmt.Fprintf(w, "  %-6s %-34s %s\n", "SEEN", c.ID, c.Detail)
+				}
 			case verify.Fail:
 				fmt.Fprintf(w, "  FAIL   %-34s %-16s %s\n         %s\n         fix: %s\n", c.ID, c.Reference, c.Title, c.Detail, c.Hint)
 			case verify.Waived:
