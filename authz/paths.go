@@ -183,23 +183,19 @@ func (p Policy) hostPath(src, kind string, created bool) Decision {
 	if !strings.HasPrefix(src, "/") {
 		return p.unreadable(kind+" "+strconvQuote(src), "not an absolute path: the kernel would resolve it from the daemon's working directory")
 	}
+	clean := path.Clean(src)
+	if s, ok := p.sensitiveMatch(clean); ok {
+		if clean == s {
+			return p.deny(RuleSensitiveMounts, kind+" "+src)
+		}
+		return p.deny(RuleSensitiveMounts, fmt.Sprintf("%s %s (under or above %s)", kind, src, s))
+	}
 	w, err := walk(src)
 	if err != nil {
 		return p.unreadable(kind+" "+src, "resolving it as the kernel will: "+err.Error())
 	}
-	clean := path.Clean(src)
-	for _, c := range []string{clean, w.resolved} {
-		s, ok := p.sensitiveMatch(c)
-		switch {
-		case !ok:
-			continue
-		case w.resolved != clean:
-			return p.deny(RuleSensitiveMounts, fmt.Sprintf("%s %s (%s on this host, under or above %s)", kind, src, w.resolved, s))
-		case clean == s:
-			return p.deny(RuleSensitiveMounts, kind+" "+src)
-		default:
-			return p.deny(RuleSensitiveMounts, fmt.Sprintf("%s %s (under or above %s)", kind, src, s))
-		}
+	if s, ok := p.sensitiveMatch(w.resolved); ok {
+		return p.deny(RuleSensitiveMounts, fmt.Sprintf("%s %s (%s on this host, under or above %s)", kind, src, w.resolved, s))
 	}
 	if w.swappable != "" {
 		return p.deny(RuleSwappablePaths, fmt.Sprintf("%s %s (a user other than root can write %s, so %s in it could be a symlink by the time the daemon mounts it)",

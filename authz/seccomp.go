@@ -39,6 +39,9 @@ func seccompWeak(profile string) string {
 	if !denying[prof.DefaultAction] {
 		return "default action " + string(prof.DefaultAction) + " lets every unlisted call run"
 	}
+	if defaultRules() == nil {
+		return "this fjord-authz was built without the seccomp tag and cannot compare a profile with Docker's default"
+	}
 	for _, s := range prof.Syscalls {
 		if s == nil || denying[s.Action] {
 			continue
@@ -56,10 +59,16 @@ func seccompWeak(profile string) string {
 	return ""
 }
 
-// defaultRules are the default profile's allowing rules by call name.
+// defaultRules are the default profile's allowing rules by call name; nil
+// when moby's profile package was built without its seccomp tag (as
+// dockerd is built with it), which leaves it without the default profile.
 var defaultRules = sync.OnceValue(func() map[string][]*seccomp.Syscall {
+	def := seccomp.DefaultProfile()
+	if def == nil {
+		return nil
+	}
 	m := map[string][]*seccomp.Syscall{}
-	for _, s := range seccomp.DefaultProfile().Syscalls {
+	for _, s := range def.Syscalls {
 		if denying[s.Action] {
 			continue
 		}

@@ -90,7 +90,7 @@ func setup() (int, error) {
 		{"build fjord", func() error {
 			// The static helpers fjord embeds: the canary probe and the authz plugin.
 			for out, pkg := range map[string]string{"canary/probe.bin": "./cmd/fjord-probe", "authz/plugin/fjord-authz.bin": "./cmd/fjord-authz"} {
-				c := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
+				c := exec.Command("go", "build", "-tags", "seccomp", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
 				c.Env = append(os.Environ(), "CGO_ENABLED=0")
 				if err := cmdErr(c, h.root); err != nil {
 					return err

@@ -12,7 +12,7 @@ trap 'rm -f "$run"' EXIT
 # guest benchmarks are built with the embedded helpers (make build makes
 # them), so that the plan benchmark's seeds hash as fjord's own do.
 make -s build
-gocmd=(go test -run '^$' -bench . -benchmem ./authz)
+gocmd=(go test -tags seccomp -run '^$' -bench . -benchmem ./authz)
 cmd=(go test -tags e2e,probe -run '^$' -bench . -benchtime 1x -timeout 100m ./e2e)
 # A failing benchmark still leaves its figures, and the others', in BENCHMARKS.md.
 set +e

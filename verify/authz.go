@@ -71,23 +71,33 @@ var authzProbes = []authzProbe{
 func authzScript() string {
 	probes, _ := json.Marshal(authzProbes)
 	return `python3 -c '
-import json, socket
+import json, select, socket
 def call(method, path, body, pad):
     data = b"" if body is None else json.dumps(body).encode()
     data += b" " * max(0, pad - len(data))
+    head = ("%s %s HTTP/1.0\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (method, path, len(data))).encode()
     s = socket.socket(socket.AF_UNIX)
     s.settimeout(30)
+    resp = b""
     try:
         s.connect("/run/docker.sock")
-        s.sendall(("%s %s HTTP/1.0\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (method, path, len(data))).encode() + data)
-        resp = b""
+        s.sendall(head)
+        # The daemon can refuse a large request before reading its body:
+        # stop sending once the answer is there.
+        off = 0
+        while off < len(data):
+            r, w, _ = select.select([s], [s], [], 30)
+            if r or not w:
+                break
+            off += s.send(data[off:off + 65536])
         while True:
             chunk = s.recv(65536)
             if not chunk:
                 break
             resp += chunk
     except OSError as e:
-        return "000", str(e)
+        if not resp:
+            return "000", str(e)
     finally:
         s.close()
     head, _, payload = resp.partition(b"\r\n\r\n")
