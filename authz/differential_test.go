@@ -20,7 +20,6 @@ import (
 	"mime"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -39,62 +38,20 @@ import (
 	"github.com/docker/docker/profiles/seccomp"
 	"github.com/docker/docker/runconfig"
 	"github.com/docker/docker/volume/mounts"
+
+	"github.com/fjord-dev/fjord/authz/corpus"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// attack is one request of testdata/attacks.json: what a client sends,
-// why it is dangerous or must be allowed, and the rule that must refuse
-// it ("allow" when none may).
-type attack struct {
-	Name        string `json:"name"`
-	Why         string `json:"why"`
-	Method      string `json:"method"`
-	URI         string `json:"uri"`
-	ContentType string `json:"content_type"`
-	Body        string `json:"body"`
-	Chunked     bool   `json:"chunked"`
-	Pad         int    `json:"pad"`
-	Want        string `json:"want"`
-	Live        bool   `json:"live"` // e2e sends it to the live daemon
-}
+type attack = corpus.Attack
 
 func attacks(t testing.TB) []attack {
 	t.Helper()
-	b, err := os.ReadFile("testdata/attacks.json")
+	as, err := corpus.Attacks()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var as []attack
-	if err := json.Unmarshal(b, &as); err != nil {
-		t.Fatal(err)
-	}
 	return as
-}
-
-// raw is the request as a client writes it on the Docker socket.
-func (a attack) raw() []byte {
-	body := []byte(a.Body)
-	if a.Pad > len(body) {
-		body = append(body, bytes.Repeat([]byte(" "), a.Pad-len(body))...)
-	}
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: docker\r\n", a.Method, a.URI)
-	if a.ContentType != "" {
-		fmt.Fprintf(&b, "Content-Type: %s\r\n", a.ContentType)
-	}
-	if a.Chunked {
-		b.WriteString("Transfer-Encoding: chunked\r\n\r\n")
-		for rest := body; len(rest) > 0; {
-			n := min(len(rest), 4096)
-			fmt.Fprintf(&b, "%x\r\n%s\r\n", n, rest[:n])
-			rest = rest[n:]
-		}
-		b.WriteString("0\r\n\r\n")
-		return b.Bytes()
-	}
-	fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n", len(body))
-	b.Write(body)
-	return b.Bytes()
 }
 
 // policyPlugin is the policy behind moby's authorization.Plugin, with the
@@ -477,15 +434,15 @@ func TestAttackCorpus(t *testing.T) {
 		if a.Why == "" {
 			t.Errorf("%s: no reason given", a.Name)
 		}
-		d, r, ok := forward(p, a.raw())
+		d, r, ok := forward(p, a.Raw())
 		if !ok {
 			t.Errorf("%s: net/http or the middleware refused the request itself", a.Name)
 			continue
 		}
 		switch {
-		case a.Want == "allow" && !d.Allow:
+		case a.Want == corpus.Allow && !d.Allow:
 			t.Errorf("%s (%s): refused by %s: %s", a.Name, a.Why, d.Rule, d.Msg)
-		case a.Want != "allow" && d.Rule != a.Want:
+		case a.Want != corpus.Allow && d.Rule != a.Want:
 			t.Errorf("%s (%s): rule %q (allow=%v, %s), want %s", a.Name, a.Why, d.Rule, d.Allow, d.Msg, a.Want)
 		}
 		if d.Allow {
@@ -503,7 +460,7 @@ func TestAttackCorpus(t *testing.T) {
 		// Relaxing that rule lets the request past it.
 		rp := p
 		rp.Relaxed = []string{d.Rule}
-		if d2, _, _ := forward(rp, a.raw()); d2.Rule == d.Rule {
+		if d2, _, _ := forward(rp, a.Raw()); d2.Rule == d.Rule {
 			t.Errorf("%s: still refused by %s with it relaxed", a.Name, d.Rule)
 		}
 	}
@@ -518,10 +475,10 @@ func TestOracleSeesTheAttacks(t *testing.T) {
 	open.Relaxed = RuleNames()
 	n := 0
 	for _, a := range attacks(t) {
-		if a.Want == "allow" || a.Want == RuleUnreadable || a.Want == RuleSwappablePaths {
+		if a.Want == corpus.Allow || a.Want == RuleUnreadable || a.Want == RuleSwappablePaths {
 			continue
 		}
-		_, r, ok := forward(open, a.raw())
+		_, r, ok := forward(open, a.Raw())
 		if !ok {
 			continue
 		}
@@ -554,7 +511,7 @@ func FuzzDifferential(f *testing.F) {
 			return
 		}
 		a := attack{Method: method, URI: uri, ContentType: ct, Body: string(body), Chunked: chunked}
-		d, r, ok := forward(p, a.raw())
+		d, r, ok := forward(p, a.Raw())
 		if !ok {
 			return
 		}

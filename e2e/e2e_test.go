@@ -657,7 +657,7 @@ func testMutations(t *testing.T, g *guest, cfg []string) {
 		{"fjord-authz taken out of daemon.json and docker restarted",
 			`sudo sh -c 'cp /etc/docker/daemon.json /root/daemon.json && ` + dropAuthz + ` && systemctl restart docker'`,
 			`sudo sh -c 'cp /root/daemon.json /etc/docker/daemon.json && systemctl restart docker'`,
-			append([]string{"docker.authorization-plugins", "docker.daemon-json"}, enforcedAuthzChecks...)},
+			append([]string{"docker.authorization-plugins", "docker.daemon-json", "authz.unreadable"}, enforcedAuthzChecks...)},
 	}
 	for _, m := range mutations {
 		g.run(t, m.breakIt)
@@ -746,12 +746,22 @@ func testAuthz(t *testing.T, g *guest, cfg []string) {
 		}
 		t.Logf("refused (%s): %s", r.rule, r.cmd)
 	}
+	testAttacksLive(t, g)
 	journal := g.run(t, "sudo journalctl -u fjord-authz.service --no-pager -o cat")
 	if n := strings.Count(journal, "msg=denied"); n < len(refused) {
 		t.Errorf("the journal holds %d refusals, want at least %d:\n%s", n, len(refused), journal)
 	}
 	if !strings.Contains(journal, "rule=privileged asked=--privileged") || !strings.Contains(journal, "rule=plugins") {
 		t.Errorf("the journal does not name the rules and what was asked:\n%s", journal)
+	}
+
+	// Started in a mount namespace of its own, the plugin would resolve
+	// host paths in another filesystem than dockerd's: it refuses to start.
+	g.run(t, `sudo sh -c 'mkdir -p /run/systemd/system/fjord-authz.service.d && printf "[Service]\\nPrivateTmp=yes\\n" >/run/systemd/system/fjord-authz.service.d/e2e.conf && systemctl daemon-reload && (systemctl restart fjord-authz.service || true)'`)
+	private := g.run(t, "sudo journalctl -u fjord-authz.service --no-pager -o cat -n 20")
+	g.run(t, `sudo sh -c 'rm -r /run/systemd/system/fjord-authz.service.d && systemctl daemon-reload && systemctl reset-failed fjord-authz.service && systemctl restart fjord-authz.service'`)
+	if !strings.Contains(private, "another mount namespace than the daemon's") {
+		t.Errorf("fjord-authz with PrivateTmp=yes did not refuse to start:\n%s", private)
 	}
 
 	// The plugin down: Docker fails closed, and so does verification.
@@ -768,7 +778,7 @@ func testAuthz(t *testing.T, g *guest, cfg []string) {
 	}
 	failed, _ := failingOf(r.out)
 	t.Logf("verify with fjord-authz stopped: exit %d, failing %v", r.code, failed)
-	for _, id := range append([]string{"authz.service"}, enforcedAuthzChecks...) {
+	for _, id := range append([]string{"authz.service", "authz.namespace", "authz.unreadable"}, enforcedAuthzChecks...) {
 		if !slices.Contains(failed, id) {
 			t.Errorf("%s did not fail with the plugin stopped", id)
 		}
