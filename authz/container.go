@@ -102,7 +102,7 @@ func (p Policy) hostConfig(hc *container.HostConfig) Decision {
 			}
 		}
 	}
-	for _, check := range []func(*container.HostConfig) Decision{p.mounts, p.capabilities, p.securityOpts} {
+	for _, check := range []func(*container.HostConfig) Decision{p.mounts, p.capabilities, p.securityOpts, p.logDriver} {
 		if d := check(hc); !d.Allow {
 			return d
 		}
@@ -222,6 +222,20 @@ func (p Policy) systemPaths(hc *container.HostConfig) Decision {
 		}
 	}
 	return allow
+}
+
+// localLogDrivers keep a container's output on the host (the journal, or
+// files under /var/lib/docker). Every other driver has the daemon, as
+// root, connect to an address or socket the request names: syslog to
+// unix:///run/containerd/containerd.sock, gelf or fluentd to a service on
+// the host's loopback.
+var localLogDrivers = map[string]bool{"": true, "journald": true, "json-file": true, "local": true, "none": true}
+
+func (p Policy) logDriver(hc *container.HostConfig) Decision {
+	if localLogDrivers[hc.LogConfig.Type] {
+		return allow
+	}
+	return p.deny(RuleLogDrivers, "--log-driver "+strconv.Quote(shorten(hc.LogConfig.Type)))
 }
 
 func (p Policy) devices(r *container.Resources) Decision {

@@ -288,6 +288,11 @@ func hostConfigDangers(p Policy, hc *container.HostConfig) []string {
 	if seccompDangerous(profile) {
 		ds = append(ds, RuleSeccompUnconfined)
 	}
+	switch hc.LogConfig.Type {
+	case "", "journald", "json-file", "local", "none":
+	default:
+		ds = append(ds, RuleLogDrivers)
+	}
 	if lacks(hc.MaskedPaths, defaultMasked) || lacks(hc.ReadonlyPaths, defaultReadonly) {
 		ds = append(ds, RuleSystemPaths)
 	}

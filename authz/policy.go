@@ -18,7 +18,8 @@
 // devices or filesystems, added capabilities outside an allow-list,
 // seccomp or AppArmor weaker than Docker's defaults, devices, privileged
 // exec, plugin installation, builds in the host's network, BuildKit,
-// swarm, and networks on the host's interfaces. A request it cannot read
+// swarm, networks on the host's interfaces, and log drivers that send a
+// container's output to an address of the request's choosing. A request it cannot read
 // is refused too (fail closed). Each rule can be relaxed per host.
 package authz
 
@@ -55,6 +56,7 @@ const (
 	RuleBuildKit           = "buildkit"
 	RuleSwarm              = "swarm"
 	RuleHostInterfaces     = "host_interfaces"
+	RuleLogDrivers         = "log_drivers"
 
 	// RuleUnreadable refuses what the plugin cannot read. It cannot be relaxed.
 	RuleUnreadable = "unreadable"
@@ -84,6 +86,7 @@ var Rules = map[string]string{
 	RuleBuildKit:           "BuildKit builds (docker buildx, DOCKER_BUILDKIT=1), whose steps the plugin cannot see",
 	RuleSwarm:              "swarm mode and swarm services, whose containers the daemon creates without asking the plugin",
 	RuleHostInterfaces:     "networks on the host's own interfaces (macvlan, ipvlan)",
+	RuleLogDrivers:         "log drivers that make the daemon, as root, connect where the request says (syslog, gelf, fluentd, splunk, …)",
 }
 
 // RuleNames lists the relaxable rules, sorted.

@@ -59,6 +59,8 @@ var authzProbes = []authzProbe{
 	{authz.RuleSwarm, "POST", "/v1.41/services/create", map[string]any{"Name": "fjord-authz-check"}, 0},
 	{authz.RuleHostInterfaces, "POST", "/v1.41/networks/create", map[string]any{"Name": "fjord-authz-check", "Driver": "macvlan",
 		"Options": map[string]string{"parent": "fjord-check0"}}, 0},
+	{authz.RuleLogDrivers, "POST", "/v1.41/containers/create", createWith(map[string]any{"LogConfig": map[string]any{"Type": "syslog",
+		"Config": map[string]string{"syslog-address": "unix:///run/fjord-authz-check.sock"}}}), 0},
 	// A privileged create the daemon reads but, at over 1 MiB, does not
 	// forward: refused whether or not the engine has the CVE-2024-41110 fix.
 	{authz.RuleUnreadable, "POST", "/v1.41/containers/create", createWith(map[string]any{"Privileged": true}), 1<<20 + 64},
