@@ -392,19 +392,21 @@ func (l *loader) locals(blocks hcl.Blocks, vars map[string]cty.Value) (cty.Value
 	done := map[string]cty.Value{}
 	for len(pending) > 0 {
 		progress := false
-		ctx := evalContext(l.dir, vars, cty.ObjectVal(done))
-		for n, a := range pending {
+		for _, n := range sortedNames(pending) {
+			a := pending[n]
 			if !localsReady(a, done) {
 				continue
 			}
-			v, d := a.Expr.Value(ctx)
+			// Each evaluation sees every local done so far, this pass's too.
+			v, d := a.Expr.Value(evalContext(l.dir, vars, cty.ObjectVal(done)))
 			diags = append(diags, d...)
 			done[n] = v
 			delete(pending, n)
 			progress = true
 		}
 		if !progress {
-			for n, a := range pending {
+			for _, n := range sortedNames(pending) {
+				a := pending[n]
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unresolvable local",
 					Detail:  fmt.Sprintf("local.%s refers to a local that does not exist or to itself through a cycle.", n),
 					Subject: a.Expr.Range().Ptr()})
@@ -413,6 +415,15 @@ func (l *loader) locals(blocks hcl.Blocks, vars map[string]cty.Value) (cty.Value
 		}
 	}
 	return cty.ObjectVal(done), diags
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
 
 func localsReady(a *hcl.Attribute, done map[string]cty.Value) bool {

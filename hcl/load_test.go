@@ -247,3 +247,17 @@ func TestDockerProfiles(t *testing.T) {
 		t.Errorf("waivers = %v, want %s", ids, want)
 	}
 }
+
+// Locals referring to locals resolve every time, whatever order a map
+// iteration would give them.
+func TestLocalsResolveInDependencyOrder(t *testing.T) {
+	for i := 0; i < 20; i++ {
+		res, diags := Load("testdata/valid-locals", Options{})
+		if diags.HasErrors() {
+			t.Fatalf("run %d: %s", i, render(res, diags))
+		}
+		if h := res.Config.Hosts[0]; h.Memory != 2*spec.GiB || h.Disk != 10*spec.GiB {
+			t.Fatalf("run %d: memory %v disk %v", i, h.Memory, h.Disk)
+		}
+	}
+}
