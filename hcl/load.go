@@ -43,11 +43,17 @@ type Result struct {
 	parser *hclparse.Parser
 }
 
-// WriteDiagnostics prints diags with file:line:col and the source lines they point at.
+// WriteDiagnostics prints diags with file:line:col and the source lines
+// they point at; a file with a line too long to echo is shown without its
+// source.
 func (r *Result) WriteDiagnostics(w io.Writer, diags Diagnostics) {
-	var files map[string]*hcl.File
+	files := map[string]*hcl.File{}
 	if r != nil && r.parser != nil {
-		files = r.parser.Files()
+		for name, f := range r.parser.Files() {
+			if longestLine(f.Bytes) <= maxEchoedLine {
+				files[name] = f
+			}
+		}
 	}
 	wr := hcl.NewDiagnosticTextWriter(w, files, 100, false)
 	_ = wr.WriteDiagnostics(diags)
@@ -70,7 +76,7 @@ func Load(dir string, opts Options) (*Result, Diagnostics) {
 	var diags Diagnostics
 	var bodies []hcl.Body
 	for _, p := range paths {
-		f, d := res.parser.ParseHCLFile(p)
+		f, d := parseBounded(res.parser, p)
 		diags = append(diags, d...)
 		if f != nil {
 			bodies = append(bodies, f.Body)

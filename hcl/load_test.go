@@ -261,3 +261,33 @@ func TestLocalsResolveInDependencyOrder(t *testing.T) {
 		}
 	}
 }
+
+// Inputs that would take the tool down are refused or cut short: a line of
+// two million invalid characters, brackets nested a million deep, a file of
+// five megabytes.
+func TestInputsAreBounded(t *testing.T) {
+	for name, src := range map[string][]byte{
+		"invalid characters": bytes.Repeat([]byte{0x01}, 2<<20),
+		"deep nesting":       append([]byte("x = "), bytes.Repeat([]byte("["), 1<<20)...),
+		"huge file":          bytes.Repeat([]byte("# comment line\n"), 5<<20/15),
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "main.hcl"), src, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			res, diags := Load(dir, Options{})
+			if !diags.HasErrors() {
+				t.Fatal("accepted")
+			}
+			if len(diags) > maxFileDiagnostics+1 {
+				t.Errorf("%d diagnostics", len(diags))
+			}
+			if out := render(res, diags); len(out) > 64<<10 {
+				t.Errorf("%d bytes of diagnostics", len(out))
+			} else {
+				t.Logf("%d diagnostics, %d bytes: %.200s", len(diags), len(out), out)
+			}
+		})
+	}
+}

@@ -1,0 +1,100 @@
+package hcl
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+
+	hcl "github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+)
+
+// Bounds on the work any input can cause: a configuration file is small,
+// shallow and has few problems; anything else is refused or cut short
+// before it can exhaust memory, the stack or the terminal.
+const (
+	// maxFileSize is the largest *.hcl file read.
+	maxFileSize = 4 << 20
+	// maxNesting is the deepest bracket nesting parsed: the parser
+	// recurses per level, and a few hundred thousand levels overflow the
+	// stack and kill the process.
+	maxNesting = 256
+	// maxFileDiagnostics are shown per file; the rest are counted.
+	maxFileDiagnostics = 20
+	// maxEchoedLine is the longest source line echoed under a diagnostic.
+	maxEchoedLine = 512
+)
+
+// parseBounded parses one file within the bounds above.
+func parseBounded(p *hclparse.Parser, path string) (*hcl.File, Diagnostics) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read configuration file", Detail: fmt.Sprintf("%s: %v.", path, err)}}
+	}
+	if fi.Size() > maxFileSize {
+		return nil, Diagnostics{{Severity: hcl.DiagError, Summary: "Configuration file too large",
+			Detail:  fmt.Sprintf("%s is %d bytes; fjord reads configuration files of up to %d MiB. Split it, or move data into files read with file().", path, fi.Size(), maxFileSize>>20),
+			Subject: &hcl.Range{Filename: path, Start: hcl.InitialPos, End: hcl.InitialPos}}}
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read configuration file", Detail: fmt.Sprintf("%s: %v.", path, err)}}
+	}
+	if pos, ok := tooDeep(src); ok {
+		return nil, Diagnostics{{Severity: hcl.DiagError, Summary: "Too deeply nested",
+			Detail:  fmt.Sprintf("Brackets nest more than %d levels deep here; no fjord configuration needs that.", maxNesting),
+			Subject: &hcl.Range{Filename: path, Start: pos, End: pos}}}
+	}
+	f, diags := p.ParseHCL(src, path)
+	return f, capDiagnostics(diags, path)
+}
+
+// tooDeep finds where brackets first nest deeper than maxNesting, counting
+// every bracket (in strings too: a string cannot hold an interpolation
+// deeper than its text).
+func tooDeep(src []byte) (hcl.Pos, bool) {
+	depth := 0
+	pos := hcl.Pos{Line: 1, Column: 1}
+	for i, c := range src {
+		switch c {
+		case '[', '{', '(':
+			if depth++; depth > maxNesting {
+				pos.Byte = i
+				return pos, true
+			}
+		case ']', '}', ')':
+			if depth > 0 {
+				depth--
+			}
+		case '\n':
+			pos.Line++
+			pos.Column = 0
+		}
+		pos.Column++
+	}
+	return hcl.Pos{}, false
+}
+
+// capDiagnostics keeps the first maxFileDiagnostics of a file's
+// diagnostics and says how many more there were.
+func capDiagnostics(diags Diagnostics, path string) Diagnostics {
+	if len(diags) <= maxFileDiagnostics {
+		return diags
+	}
+	kept := append(Diagnostics{}, diags[:maxFileDiagnostics]...)
+	return append(kept, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Too many problems",
+		Detail: fmt.Sprintf("%s has %d more problems not shown; fix those above first.", path, len(diags)-maxFileDiagnostics)})
+}
+
+func longestLine(b []byte) int {
+	longest := 0
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			i = len(b)
+		}
+		longest = max(longest, i)
+		b = b[min(i+1, len(b)):]
+	}
+	return longest
+}
