@@ -226,6 +226,7 @@ func TestSensitivePaths(t *testing.T) {
 }
 
 func TestCapabilitiesAndSeccompProfiles(t *testing.T) {
+	needSeccompTag(t)
 	p := DefaultPolicy("host.web")
 	for caps, rule := range map[string]string{
 		`["NET_BIND_SERVICE"]`:     "",

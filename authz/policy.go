@@ -29,6 +29,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/docker/docker/oci/caps"
 	"golang.org/x/sys/unix"
 )
 
@@ -167,6 +168,8 @@ func (p Policy) Validate() []string {
 	for _, c := range p.AllowedCapabilities {
 		if normCap(c) == "" {
 			probs = append(probs, fmt.Sprintf("capability %q is not a capability name", c))
+		} else if _, err := caps.NormalizeLegacyCapabilities([]string{c}); err != nil {
+			probs = append(probs, fmt.Sprintf("capability %q is not a Linux capability (%v)", c, err))
 		}
 	}
 	return probs

@@ -33,6 +33,7 @@ import (
 	"github.com/fjord-dev/fjord/hcl"
 	"github.com/fjord-dev/fjord/provision"
 	lv "github.com/fjord-dev/fjord/provision/libvirt"
+	"github.com/fjord-dev/fjord/sshx"
 	"github.com/fjord-dev/fjord/verify"
 )
 
@@ -304,12 +305,21 @@ func apiCalls(path string) (map[string]int, error) {
 // writeScaleConfig writes the fleet's configuration and its hypervisors'
 // node files into dir.
 func writeScaleConfig(dir string) error {
-	key := filepath.Join(dir, "id_ed25519")
-	if err := os.WriteFile(key, []byte("unused: plan reads no key\n"), 0o600); err != nil {
+	// plan reads the key and the image's header, as apply would.
+	kp, err := sshx.NewHostKey()
+	if err != nil {
 		return err
 	}
+	key := filepath.Join(dir, "id_ed25519")
+	if err := os.WriteFile(key, []byte(kp.PrivatePEM), 0o600); err != nil {
+		return err
+	}
+	image := filepath.Join(dir, "deb.qcow2")
+	if err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", image, "3G").Run(); err != nil {
+		return fmt.Errorf("qemu-img create %s: %w", image, err)
+	}
 	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "fjord {\n  project = \"fleet\"\n}\n\nimage \"deb\" {\n  path   = \"/nonexistent/deb.qcow2\"\n  sha256 = %q\n}\n", strings.Repeat("ab", 32))
+	fmt.Fprintf(&cfg, "fjord {\n  project = \"fleet\"\n}\n\nimage \"deb\" {\n  path   = %q\n  sha256 = %q\n}\n", image, strings.Repeat("ab", 32))
 	for i := 0; i < scaleHypervisors; i++ {
 		fmt.Fprintf(&cfg, `
 hypervisor "hv%[1]d" {
@@ -332,11 +342,11 @@ host "h%[1]d" {
   network    = "n%[1]d"
   ssh {
     user             = "admin"
-    authorized_keys  = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8 k"]
+    authorized_keys  = [%[5]q]
     private_key_file = %[4]q
   }
 }
-`, i, dir, scaleHostsEach, key)
+`, i, dir, scaleHostsEach, key, kp.Public)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(cfg.String()), 0o644); err != nil {
 		return err

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"regexp"
+	"strings"
 
 	hcl "github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
@@ -46,7 +48,53 @@ func parseBounded(p *hclparse.Parser, path string) (*hcl.File, Diagnostics) {
 			Subject: &hcl.Range{Filename: path, Start: pos, End: pos}}}
 	}
 	f, diags := p.ParseHCL(src, path)
+	for _, d := range diags {
+		// The parser reports an unclosed heredoc at the end of the file;
+		// the mistake is where it was opened.
+		if d.Summary == "Unterminated template string" {
+			if r, marker, ok := unclosedHeredoc(src, path); ok {
+				d.Subject, d.Context = &r, nil
+				d.Detail = fmt.Sprintf("The heredoc opened here with <<%s has no line holding only %s to close it.", marker, marker)
+			}
+		}
+	}
 	return f, capDiagnostics(diags, path)
+}
+
+var heredocOpen = regexp.MustCompile(`<<-?([A-Za-z_][A-Za-z0-9_-]*)\s*$`)
+
+// unclosedHeredoc finds the first heredoc opener (<<EOT) with no closing
+// line after it.
+func unclosedHeredoc(src []byte, path string) (hcl.Range, string, bool) {
+	lines := strings.Split(string(src), "\n")
+	offset := 0
+	for i := 0; i < len(lines); i++ {
+		line := lines[i]
+		if m := heredocOpen.FindStringSubmatchIndex(line); m != nil {
+			marker := line[m[2]:m[3]]
+			closed := false
+			for j := i + 1; j < len(lines); j++ {
+				if strings.TrimSpace(lines[j]) == marker {
+					closed = true
+					// Skip the heredoc's body.
+					for k := i + 1; k <= j; k++ {
+						offset += len(lines[k]) + 1
+					}
+					offset += len(line) + 1
+					i = j
+					break
+				}
+			}
+			if !closed {
+				start := hcl.Pos{Line: i + 1, Column: m[0] + 1, Byte: offset + m[0]}
+				end := hcl.Pos{Line: i + 1, Column: m[1] + 1, Byte: offset + m[1]}
+				return hcl.Range{Filename: path, Start: start, End: end}, marker, true
+			}
+			continue
+		}
+		offset += len(line) + 1
+	}
+	return hcl.Range{}, "", false
 }
 
 // tooDeep finds where brackets first nest deeper than maxNesting, counting

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	hcl "github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 	"github.com/zclconf/go-cty/cty/function"
@@ -83,12 +84,15 @@ func fileFunc(dir string) function.Function {
 
 // attrs decodes one block body against a schema and evaluates its attributes.
 type attrs struct {
-	l     *loader
-	kind  string
-	name  string
-	ctx   *hcl.EvalContext
-	body  *hcl.BodyContent
-	diags Diagnostics
+	l    *loader
+	kind string
+	name string
+	// prefix is where the block's attributes sit in the object's fields
+	// ("docker.", "ssh.", "docker.authz."), so a problem with one points at it.
+	prefix string
+	ctx    *hcl.EvalContext
+	body   *hcl.BodyContent
+	diags  Diagnostics
 }
 
 func (l *loader) open(b *hcl.Block, kind string, ctx *hcl.EvalContext, schema *hcl.BodySchema) *attrs {
@@ -96,12 +100,18 @@ func (l *loader) open(b *hcl.Block, kind string, ctx *hcl.EvalContext, schema *h
 	if len(b.Labels) > 0 {
 		name = b.Labels[0]
 	}
+	return l.openNested(b, kind, name, "", ctx, schema)
+}
+
+// openNested opens block b of object kind.name whose attributes are the
+// object's fields prefix+NAME ("ssh.user").
+func (l *loader) openNested(b *hcl.Block, kind, name, prefix string, ctx *hcl.EvalContext, schema *hcl.BodySchema) *attrs {
 	content, diags := b.Body.Content(schema)
-	l.note(kind, name, "", b.DefRange)
+	l.note(kind, name, strings.TrimSuffix(prefix, "."), b.DefRange)
 	for n, a := range content.Attributes {
-		l.note(kind, name, n, a.Expr.Range())
+		l.note(kind, name, prefix+n, a.Expr.Range())
 	}
-	return &attrs{l: l, kind: kind, name: name, ctx: ctx, body: content, diags: diags}
+	return &attrs{l: l, kind: kind, name: name, prefix: prefix, ctx: ctx, body: content, diags: diags}
 }
 
 // value evaluates attribute n converted to type t; ok is false when the
@@ -117,6 +127,16 @@ func (a *attrs) value(n string, t cty.Type) (cty.Value, bool) {
 		return cty.NilVal, false
 	}
 	if v.IsNull() {
+		return cty.NilVal, false
+	}
+	if t == cty.String && v.IsKnown() && (v.Type() == cty.Bool || v.Type() == cty.Number) {
+		// HCL would turn true into "true": a name, path or size is never that.
+		a.diags = append(a.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  fmt.Sprintf("Wrong type for %s", n),
+			Detail:   fmt.Sprintf("%s %q: %s must be a string, not the %s %s; quote it if the text is meant.", a.kind, a.name, n, v.Type().FriendlyName(), v.GoString()[len("cty."):]),
+			Subject:  at.Expr.Range().Ptr(),
+		})
 		return cty.NilVal, false
 	}
 	cv, err := convert.Convert(v, t)
@@ -137,9 +157,29 @@ func (a *attrs) value(n string, t cty.Type) (cty.Value, bool) {
 }
 
 func (a *attrs) errorAt(n, summary, detail string) {
+	if !strings.HasPrefix(n, a.prefix) {
+		n = a.prefix + n
+	}
 	r := a.l.rangeOf(a.kind, a.name, n)
 	a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary,
 		Detail: fmt.Sprintf("%s %q: %s.", a.kind, a.name, detail), Subject: r.Ptr()})
+}
+
+// errorAtItem reports a problem with the entry key of map attribute n, at
+// that entry when the map is written out in place.
+func (a *attrs) errorAtItem(n, key, summary, detail string) {
+	if at, ok := a.body.Attributes[strings.TrimPrefix(n, a.prefix)]; ok {
+		if obj, ok := at.Expr.(*hclsyntax.ObjectConsExpr); ok {
+			for _, item := range obj.Items {
+				if k, d := item.KeyExpr.Value(a.ctx); !d.HasErrors() && k.Type() == cty.String && k.IsKnown() && !k.IsNull() && k.AsString() == key {
+					a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary,
+						Detail: fmt.Sprintf("%s %q: %s.", a.kind, a.name, detail), Subject: hcl.RangeBetween(item.KeyExpr.Range(), item.ValueExpr.Range()).Ptr()})
+					return
+				}
+			}
+		}
+	}
+	a.errorAt(n, summary, detail)
 }
 
 func (a *attrs) str(n, def string) string {
@@ -204,8 +244,8 @@ func (a *attrs) required(names ...string) {
 		if _, ok := a.body.Attributes[n]; !ok {
 			a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError,
 				Summary: fmt.Sprintf("Missing required argument %q", n),
-				Detail:  fmt.Sprintf("%s %q must set %s.", a.kind, a.name, n),
-				Subject: a.l.rangeOf(a.kind, a.name, "").Ptr()})
+				Detail:  fmt.Sprintf("%s %q must set %s.", a.kind, a.name, a.prefix+n),
+				Subject: a.l.rangeOf(a.kind, a.name, strings.TrimSuffix(a.prefix, ".")).Ptr()})
 		}
 	}
 }
@@ -299,11 +339,8 @@ var authzSchema = &hcl.BodySchema{Attributes: attrSchema("relax", "sensitive_pat
 // decodeAuthz applies an authz block (the fjord-authz plugin's policy) on
 // top of base.
 func (l *loader) decodeAuthz(b *hcl.Block, kind, name string, ctx *hcl.EvalContext, base spec.Authz) (spec.Authz, Diagnostics) {
-	content, diags := b.Body.Content(authzSchema)
-	a := &attrs{l: l, kind: kind, name: name, ctx: ctx, body: content, diags: diags}
-	for n, at := range content.Attributes {
-		l.note(kind, name, "docker.authz."+n, at.Expr.Range())
-	}
+	a := l.openNested(b, kind, name, "docker.authz.", ctx, authzSchema)
+	content := a.body
 	z := base
 	if v, ok := a.value("relax", cty.Map(cty.String)); ok {
 		r := map[string]string{}
@@ -312,11 +349,11 @@ func (l *loader) decodeAuthz(b *hcl.Block, kind, name string, ctx *hcl.EvalConte
 		}
 		for k, why := range v.AsValueMap() {
 			if _, known := authz.Rules[k]; !known {
-				a.errorAt("docker.authz.relax", "Unknown authz rule", fmt.Sprintf("no fjord-authz rule is called %q; the rules are %s", k, strings.Join(authz.RuleNames(), ", ")))
+				a.errorAtItem("docker.authz.relax", k, "Unknown authz rule", fmt.Sprintf("no fjord-authz rule is called %q; the rules are %s", k, strings.Join(authz.RuleNames(), ", ")))
 				continue
 			}
 			if strings.TrimSpace(why.AsString()) == "" {
-				a.errorAt("docker.authz.relax", "Relaxation without a reason", fmt.Sprintf("say why rule %s is relaxed on this host: the reason is shown as a waiver in every verification report", k))
+				a.errorAtItem("docker.authz.relax", k, "Relaxation without a reason", fmt.Sprintf("say why rule %s is relaxed on this host: the reason is shown as a waiver in every verification report", k))
 				continue
 			}
 			r[k] = why.AsString()
@@ -344,12 +381,8 @@ func (l *loader) decodeAuthz(b *hcl.Block, kind, name string, ctx *hcl.EvalConte
 // decodeDocker applies a docker (or docker_defaults) block on top of base:
 // only the attributes written in the block change anything.
 func (l *loader) decodeDocker(b *hcl.Block, kind, name string, ctx *hcl.EvalContext, base spec.Docker) (spec.Docker, Diagnostics) {
-	content, diags := b.Body.Content(dockerSchema)
-	a := &attrs{l: l, kind: kind, name: name, ctx: ctx, body: content, diags: diags}
-	for n, at := range content.Attributes {
-		l.note(kind, name, "docker."+n, at.Expr.Range())
-	}
-	l.note(kind, name, "docker", b.DefRange)
+	a := l.openNested(b, kind, name, "docker.", ctx, dockerSchema)
+	content := a.body
 	d := base
 	d.ICC = a.boolean("icc", d.ICC)
 	d.UsernsRemap = a.boolean("userns_remap", d.UsernsRemap)
@@ -371,7 +404,11 @@ func (l *loader) decodeDocker(b *hcl.Block, kind, name string, ctx *hcl.EvalCont
 		}
 		for k, r := range v.AsValueMap() {
 			if !l.knownCheck(k) {
-				a.errorAt("docker.waive", "Unknown check in waive", fmt.Sprintf("no verification check is called %q; run fjord verify -list for the IDs", k))
+				a.errorAtItem("docker.waive", k, "Unknown check in waive", fmt.Sprintf("no verification check is called %q; run fjord verify -list for the IDs", k))
+				continue
+			}
+			if strings.TrimSpace(r.AsString()) == "" {
+				a.errorAtItem("docker.waive", k, "Waiver without a reason", fmt.Sprintf("say why check %s may fail on this host: the reason is shown in every verification report", k))
 				continue
 			}
 			w[k] = r.AsString()
@@ -389,9 +426,7 @@ func (l *loader) decodeDocker(b *hcl.Block, kind, name string, ctx *hcl.EvalCont
 			d.Authz = z
 			continue
 		}
-		nc, nd := nb.Body.Content(&hcl.BodySchema{Attributes: attrSchema("internal")})
-		a.diags = append(a.diags, nd...)
-		na := &attrs{l: l, kind: kind, name: name, ctx: ctx, body: nc}
+		na := l.openNested(nb, kind, name, "docker.network."+nb.Labels[0]+".", ctx, &hcl.BodySchema{Attributes: attrSchema("internal")})
 		nets = append(nets, spec.DockerNetwork{Name: nb.Labels[0], Internal: na.boolean("internal", false)})
 		a.diags = append(a.diags, na.diags...)
 	}
@@ -460,8 +495,7 @@ func (l *loader) decodeHost(b *hcl.Block, ctx *hcl.EvalContext, defHV string) ([
 		if counted {
 			h.Name = fmt.Sprintf("%s-%d", a.name, i)
 		}
-		sa := l.open(sshBlocks[0], "host", hctx, sshSchema)
-		sa.name = a.name
+		sa := l.openNested(sshBlocks[0], "host", a.name, "ssh.", hctx, sshSchema)
 		sa.required("user", "authorized_keys", "private_key_file")
 		h.SSH = spec.SSH{
 			User:           sa.str("user", ""),
@@ -471,7 +505,6 @@ func (l *loader) decodeHost(b *hcl.Block, ctx *hcl.EvalContext, defHV string) ([
 		if h.SSH.PrivateKeyFile != "" {
 			h.SSH.PrivateKeyFile = resolvePath(l.dir, h.SSH.PrivateKeyFile)
 		}
-		l.note("host", a.name, "ssh", sshBlocks[0].DefRange)
 		h.Docker = l.dockerDefaults
 		if len(dockerBlocks) > 0 {
 			d, dd := l.decodeDocker(dockerBlocks[0], "host", a.name, hctx, l.dockerDefaults)

@@ -33,6 +33,10 @@ type Options struct {
 	// KnownCheck reports whether a docker waive key names a verification
 	// check; nil accepts any.
 	KnownCheck func(id string) bool
+	// Files makes Load read what apply will read: every image's header and
+	// every host's private key (validate, plan and apply set it; destroy
+	// does not need them).
+	Files bool
 }
 
 // Result is a loaded configuration together with the sources it came from,
@@ -227,6 +231,13 @@ func (l *loader) load(bodies []hcl.Body) (*spec.Config, Diagnostics) {
 			Subject:  r.Ptr(),
 		})
 	}
+	if l.opts.Files {
+		for _, d := range l.checkFiles(cfg) {
+			if !reported[d.Subject.Start] {
+				diags = append(diags, d)
+			}
+		}
+	}
 	if diags.HasErrors() {
 		return nil, diags
 	}
@@ -248,7 +259,18 @@ func (l *loader) note(kind, name, field string, r hcl.Range) {
 // rangeOf finds where the user wrote kind.name.field, falling back to the
 // enclosing block ("docker.log_driver" → the docker block) and then to the
 // object's block header when the field was left to its default.
+//
+// A host's docker.* field the host's own docker block does not set came
+// from docker_defaults: the problem points there.
 func (l *loader) rangeOf(kind, name, field string) hcl.Range {
+	if r, ok := l.exactRange(kind, name, field); ok {
+		return r
+	}
+	if kind == "host" && strings.HasPrefix(field, "docker.") {
+		if r, ok := l.exactRange("docker_defaults", "", field); ok {
+			return r
+		}
+	}
 	for f := field; ; {
 		if r, ok := l.ranges[kind+"/"+name+"/"+f]; ok {
 			return r
@@ -260,6 +282,23 @@ func (l *loader) rangeOf(kind, name, field string) hcl.Range {
 		f = f[:i]
 	}
 	return l.ranges[kind+"/"+name+"/"]
+}
+
+// exactRange is where kind.name.field (or, for a map, the attribute that
+// holds field's key: docker.waive for docker.waive.KEY) was written.
+func (l *loader) exactRange(kind, name, field string) (hcl.Range, bool) {
+	top := strings.SplitN(field, ".", 2)[0]
+	for f := field; f != top || f == field; {
+		if r, ok := l.ranges[kind+"/"+name+"/"+f]; ok {
+			return r, true
+		}
+		i := strings.LastIndex(f, ".")
+		if i < 0 {
+			break
+		}
+		f = f[:i]
+	}
+	return hcl.Range{}, false
 }
 
 func checkDuplicates(blocks hcl.Blocks) Diagnostics {

@@ -51,7 +51,9 @@ func TestInvalidFixtures(t *testing.T) {
 			if len(want) == 0 {
 				t.Fatalf("fixture %s has no # ERROR: markers", dir)
 			}
-			res, diags := Load(dir, Options{KnownCheck: knownForTest})
+			// invalid-files* are read as validate and plan read them.
+			opts := Options{KnownCheck: knownForTest, Files: strings.HasPrefix(filepath.Base(dir), "invalid-files")}
+			res, diags := Load(dir, opts)
 			if !diags.HasErrors() {
 				t.Fatalf("Load succeeded; want %d errors", len(want))
 			}
@@ -168,7 +170,7 @@ func TestValidFleetWithVariables(t *testing.T) {
 }
 
 func TestAddressesStableWhenHostsAreAdded(t *testing.T) {
-	key := "ssh-ed25519 AAAA k"
+	key := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8 k"
 	r3, d := Load("testdata/valid-fleet", Options{Env: map[string]string{"admin_key": key}})
 	if d.HasErrors() {
 		t.Fatal(d)
@@ -193,12 +195,12 @@ func TestUndeclaredVar(t *testing.T) {
 
 func TestVarFile(t *testing.T) {
 	vf := filepath.Join(t.TempDir(), "x.fjordvars")
-	os.WriteFile(vf, []byte("admin_key = \"ssh-ed25519 AAAA f\"\nworkers = 1\n"), 0o600)
+	os.WriteFile(vf, []byte("admin_key = \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8 f\"\nworkers = 1\n"), 0o600)
 	res, diags := Load("testdata/valid-fleet", Options{VarFiles: []string{vf}})
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	if len(res.Config.Hosts) != 1 || res.Config.Hosts[0].SSH.AuthorizedKeys[0] != "ssh-ed25519 AAAA f" {
+	if len(res.Config.Hosts) != 1 || res.Config.Hosts[0].SSH.AuthorizedKeys[0] != "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8 f" {
 		t.Errorf("hosts = %+v", res.Config.Hosts)
 	}
 }
@@ -289,5 +291,12 @@ func TestInputsAreBounded(t *testing.T) {
 				t.Logf("%d diagnostics, %d bytes: %.200s", len(diags), len(out), out)
 			}
 		})
+	}
+}
+
+func TestValidFiles(t *testing.T) {
+	res, diags := Load("testdata/valid-files", Options{Files: true})
+	if diags.HasErrors() {
+		t.Fatal(render(res, diags))
 	}
 }

@@ -18,7 +18,7 @@ func testConfig(hosts ...string) *spec.Config {
 	}
 	for _, h := range hosts {
 		c.Hosts = append(c.Hosts, spec.Host{Name: h, Base: h, Hypervisor: "hv", Image: "deb", Pool: "pool", Network: "net",
-			VCPU: 1, Memory: spec.GiB, Disk: 4 * spec.GiB, SSH: spec.SSH{User: "admin", AuthorizedKeys: []string{"ssh-ed25519 AAAA k"}, PrivateKeyFile: "/k"}})
+			VCPU: 1, Memory: spec.GiB, Disk: 4 * spec.GiB, SSH: spec.SSH{User: "admin", AuthorizedKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8 k"}, PrivateKeyFile: "/k"}})
 	}
 	c.Resolve()
 	return c

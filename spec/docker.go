@@ -118,7 +118,7 @@ func (d Docker) Waivers() []Waiver {
 // validate reports impossible combinations in a host's docker settings.
 func (d Docker) validate(add func(field, format string, args ...any)) {
 	if d.Swarm && d.LiveRestore {
-		add("docker", "live_restore cannot be used with swarm mode (Docker refuses it); set live_restore = false or swarm = false")
+		add("docker.swarm", "live_restore cannot be used with swarm mode (Docker refuses it); set live_restore = false or swarm = false")
 	}
 	switch d.LogDriver {
 	case "journald", "syslog", "json-file", "local", "fluentd", "gelf":

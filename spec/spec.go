@@ -9,7 +9,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"sort"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // Virtualization types a hypervisor block may ask for.
@@ -132,15 +136,18 @@ func (c *Config) Validate() []Problem {
 		if h.VirtType != VirtKVM && h.VirtType != VirtQEMU {
 			add("hypervisor", h.Name, "virt_type", "must be %q or %q, not %q", VirtKVM, VirtQEMU, h.VirtType)
 		}
+		if why := checkURI(h.URI); why != "" {
+			add("hypervisor", h.Name, "uri", "%q is not a libvirt URI fjord can use: %s", h.URI, why)
+		}
 	}
 	checkHV := func(kind, name, hv string) {
 		if !hvs[hv] {
 			add(kind, name, "hypervisor", "no hypervisor block named %q", hv)
 		}
 	}
-	pools := map[string]bool{}
+	pools := map[string]Pool{}
 	for _, p := range c.Pools {
-		pools[p.Name] = true
+		pools[p.Name] = p
 		checkHV("pool", p.Name, p.Hypervisor)
 		if p.Path == "" || p.Path[0] != '/' {
 			add("pool", p.Name, "path", "must be an absolute path, got %q", p.Path)
@@ -156,6 +163,15 @@ func (c *Config) Validate() []Problem {
 			add("network", n.Name, "cidr", "/%d leaves no room for hosts; use /29 or larger", n.CIDR.Bits())
 		}
 	}
+	// Two networks of one hypervisor that overlap would route one address
+	// to two bridges.
+	for i, n := range c.Networks {
+		for _, m := range c.Networks[:i] {
+			if m.Hypervisor == n.Hypervisor && m.CIDR.IsValid() && n.CIDR.IsValid() && m.CIDR.Overlaps(n.CIDR) {
+				add("network", n.Name, "cidr", "%s overlaps network %q (%s) on hypervisor %q; give each network its own range", n.CIDR, m.Name, m.CIDR, n.Hypervisor)
+			}
+		}
+	}
 	imgs := map[string]bool{}
 	for _, im := range c.Images {
 		imgs[im.Name] = true
@@ -167,6 +183,16 @@ func (c *Config) Validate() []Problem {
 		}
 		if im.Format != "qcow2" && im.Format != "raw" {
 			add("image", im.Name, "format", "must be \"qcow2\" or \"raw\", not %q", im.Format)
+		}
+	}
+	// Every host becomes a domain named after it, with a MAC derived from
+	// the name: a counted block's NAME-I must not be another block's name.
+	owner := map[string]string{}
+	for _, h := range c.Hosts {
+		if b, ok := owner[h.Name]; ok && b != h.Base {
+			add("host", h.Base, "", "host name %q is taken by host block %q too (count expands NAME to NAME-0, NAME-1, …): the two would share a domain name and a MAC; rename one", h.Name, b)
+		} else if !ok {
+			owner[h.Name] = h.Base
 		}
 	}
 	seenBase := map[string]bool{}
@@ -182,8 +208,10 @@ func (c *Config) Validate() []Problem {
 		if !imgs[h.Image] {
 			add("host", h.Base, "image", "no image block named %q", h.Image)
 		}
-		if !pools[h.Pool] {
+		if p, ok := pools[h.Pool]; !ok {
 			add("host", h.Base, "pool", "no pool block named %q", h.Pool)
+		} else if p.Hypervisor != h.Hypervisor {
+			add("host", h.Base, "pool", "pool %q is on hypervisor %q, the host on %q", h.Pool, p.Hypervisor, h.Hypervisor)
 		}
 		if n, ok := nets[h.Network]; !ok {
 			add("host", h.Base, "network", "no network block named %q", h.Network)
@@ -199,14 +227,22 @@ func (c *Config) Validate() []Problem {
 		if h.Disk < MinDisk || h.Disk > MaxDisk {
 			add("host", h.Base, "disk", "must be between %s and %s, got %s", MinDisk, MaxDisk, h.Disk)
 		}
-		if h.SSH.User == "" || h.SSH.User == "root" {
-			add("host", h.Base, "ssh", "user must be set and must not be root")
+		switch {
+		case h.SSH.User == "" || h.SSH.User == "root":
+			add("host", h.Base, "ssh.user", "user must be set and must not be root")
+		case !validLogin(h.SSH.User):
+			add("host", h.Base, "ssh.user", "%q is not a login name: up to 32 lower-case letters, digits, _ or -, starting with a letter or _", h.SSH.User)
 		}
 		if len(h.SSH.AuthorizedKeys) == 0 {
-			add("host", h.Base, "ssh", "authorized_keys must hold at least one public key")
+			add("host", h.Base, "ssh.authorized_keys", "authorized_keys must hold at least one public key")
+		}
+		for i, k := range h.SSH.AuthorizedKeys {
+			if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k)); err != nil {
+				add("host", h.Base, "ssh.authorized_keys", "key %d (%q) is not an OpenSSH public key: %v", i+1, shortText(k), err)
+			}
 		}
 		if h.SSH.PrivateKeyFile == "" {
-			add("host", h.Base, "ssh", "private_key_file must name the key fjord connects with")
+			add("host", h.Base, "ssh.private_key_file", "private_key_file must name the key fjord connects with")
 		}
 		h.Docker.validate(func(field, format string, args ...any) { add("host", h.Base, field, format, args...) })
 	}
@@ -220,6 +256,51 @@ func (c *Config) Validate() []Problem {
 		}
 	}
 	return ps
+}
+
+// validLogin is a name useradd takes without --badname.
+func validLogin(s string) bool {
+	if len(s) == 0 || len(s) > 32 || !(s[0] == '_' || s[0] >= 'a' && s[0] <= 'z') {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func shortText(s string) string {
+	if len(s) > 40 {
+		return s[:37] + "…"
+	}
+	return s
+}
+
+// checkURI says why uri is not a libvirt URI of a driver fjord drives
+// (qemu, or libvirt's test driver), "" when it is.
+func checkURI(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return err.Error()
+	}
+	driver, transport, _ := strings.Cut(u.Scheme, "+")
+	switch {
+	case u.Scheme == "":
+		return "it has no scheme, such as qemu:///system or qemu+ssh://user@host/system"
+	case driver != "qemu" && driver != "test":
+		return fmt.Sprintf("driver %q: fjord drives QEMU guests (qemu://, qemu+ssh://, …)", driver)
+	}
+	switch transport {
+	case "", "unix", "ssh", "libssh", "libssh2", "tls", "tcp", "ext":
+	default:
+		return fmt.Sprintf("transport %q: libvirt knows unix, ssh, libssh, libssh2, tls, tcp and ext", transport)
+	}
+	if driver == "qemu" && u.Path != "/system" && u.Path != "/session" {
+		return fmt.Sprintf("path %q: a QEMU connection is /system or /session", u.Path)
+	}
+	return ""
 }
 
 // usable counts the host addresses of an IPv4 prefix that fjord may hand

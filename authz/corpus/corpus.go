@@ -29,8 +29,14 @@ type Attack struct {
 	Chunked     bool   `json:"chunked,omitempty"`
 	// Pad grows the body with spaces to this many bytes.
 	Pad int `json:"pad,omitempty"`
-	// Want is the rule that must refuse the request, or Allow.
+	// Want is the rule that must refuse the request, or Allow, when the
+	// daemon forwards it as upstream Docker 20.10.24 does.
 	Want string `json:"want"`
+	// WantForwarded, when set, is the rule that refuses it on a daemon
+	// with the CVE-2024-41110 fix (Debian's 20.10.24+dfsg1-1+deb12u1),
+	// which forwards chunked bodies and judges /auth by the path: the
+	// plugin then reads the body it could not read before.
+	WantForwarded string `json:"want_forwarded,omitempty"`
 	// Live requests are sent to the daemon of a live host by e2e: each
 	// must be refused and leave nothing behind.
 	Live bool `json:"live"`
@@ -43,6 +49,15 @@ func Attacks() ([]Attack, error) {
 		return nil, fmt.Errorf("attacks.json: %w", err)
 	}
 	return as, nil
+}
+
+// Refusals are the rules that may refuse the request on some daemon fjord
+// supports.
+func (a Attack) Refusals() []string {
+	if a.WantForwarded != "" {
+		return []string{a.Want, a.WantForwarded}
+	}
+	return []string{a.Want}
 }
 
 // Raw is the request as a client writes it on the Docker socket: HTTP/1.1,

@@ -46,8 +46,9 @@ func (c *configFlags) parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// load reads the configuration, printing diagnostics on failure.
-func (a *app) load(c *configFlags) (*spec.Config, error) {
+// load reads the configuration, printing diagnostics on failure. files
+// makes it read what apply will read too (image headers, private keys).
+func (a *app) load(c *configFlags, files bool) (*spec.Config, error) {
 	env := map[string]string{}
 	for _, kv := range a.environ() {
 		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "FJORD_VAR_") {
@@ -56,7 +57,7 @@ func (a *app) load(c *configFlags) (*spec.Config, error) {
 	}
 	auto, _ := filepath.Glob(filepath.Join(c.dir, "*.fjordvars"))
 	sort.Strings(auto)
-	res, diags := hcl.Load(c.dir, hcl.Options{Vars: c.vars, VarFiles: append(auto, c.varFiles...), Env: env, KnownCheck: verify.Known})
+	res, diags := hcl.Load(c.dir, hcl.Options{Vars: c.vars, VarFiles: append(auto, c.varFiles...), Env: env, KnownCheck: verify.Known, Files: files})
 	if len(diags) > 0 {
 		res.WriteDiagnostics(a.stderr, diags)
 	}

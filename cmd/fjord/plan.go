@@ -80,7 +80,7 @@ func runPlan(ctx context.Context, a *app, args []string) error {
 // makePlan loads, checks, connects and plans. destroy plans the removal of
 // everything the project owns instead.
 func (a *app) makePlan(ctx context.Context, c *configFlags, destroy bool, popts provision.PlanOptions) (*session, *provision.Plan, *provision.Desired, error) {
-	cfg, err := a.load(c)
+	cfg, err := a.load(c, !destroy)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -86,9 +86,20 @@ func TestApplyRefusesWithoutConfirmation(t *testing.T) {
 	if code != exitError {
 		t.Fatalf("exit %d", code)
 	}
-	// The missing key is found before anything is created or asked.
-	if !strings.Contains(errb.String(), `host "web": ssh private_key_file`) {
+	if !strings.Contains(errb.String(), "needs confirmation") || !strings.Contains(errb.String(), "-auto-approve") {
 		t.Errorf("stderr = %s", errb)
+	}
+	// A missing key is found when the configuration is read, before
+	// anything is created or asked.
+	dir := t.TempDir()
+	b, _ := os.ReadFile("testdata/testdriver/deb.qcow2")
+	os.WriteFile(filepath.Join(dir, "deb.qcow2"), b, 0o600)
+	src, _ := os.ReadFile("testdata/testdriver/main.hcl")
+	os.WriteFile(filepath.Join(dir, "main.hcl"), src, 0o644)
+	a, _, errb = testApp("")
+	if code := a.run(context.Background(), []string{"apply", "-auto-approve", dir}); code != exitError ||
+		!strings.Contains(errb.String(), "Unusable private key") || !strings.Contains(errb.String(), "main.hcl line 36") {
+		t.Errorf("apply without the key file: exit %d, stderr = %s", code, errb)
 	}
 }
 
@@ -157,6 +168,10 @@ func TestProjectLockNamesItsHolder(t *testing.T) {
 
 func TestSavedPlanRefusedWhenTheConfigurationChanged(t *testing.T) {
 	dir := t.TempDir()
+	for _, f := range []string{"deb.qcow2", "id_ed25519"} {
+		b, _ := os.ReadFile(filepath.Join("testdata/testdriver", f))
+		os.WriteFile(filepath.Join(dir, f), b, 0o600)
+	}
 	src, _ := os.ReadFile("testdata/testdriver/main.hcl")
 	os.WriteFile(filepath.Join(dir, "main.hcl"), src, 0o644)
 	planFile := filepath.Join(t.TempDir(), "plan.json")

@@ -25,7 +25,7 @@ type pinnedHost struct {
 // pinnedHosts reads, for each created host of the configuration, the
 // address and the host key pinned in its domain's metadata.
 func (a *app) pinnedHosts(ctx context.Context, c *configFlags) ([]pinnedHost, *spec.Config, error) {
-	cfg, err := a.load(c)
+	cfg, err := a.load(c, false)
 	if err != nil {
 		return nil, nil, err
 	}

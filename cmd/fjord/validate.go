@@ -12,7 +12,7 @@ func runValidate(_ context.Context, a *app, args []string) error {
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := a.load(&c)
+	cfg, err := a.load(&c, true)
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ func runVerify(ctx context.Context, a *app, args []string) error {
 	if len(rest) > 0 {
 		f.dir, rest = rest[0], rest[1:]
 	}
-	cfg, err := a.load(&f.configFlags)
+	cfg, err := a.load(&f.configFlags, false)
 	if err != nil {
 		return err
 	}

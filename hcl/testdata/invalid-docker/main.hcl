@@ -15,16 +15,16 @@ host "web" {
   image   = "bookworm"
   pool    = "default"
   network = "lab"
-  docker { # ERROR: live_restore cannot be used with swarm mode
-    swarm      = true
+  docker {
+    swarm      = true # ERROR: live_restore cannot be used with swarm mode
     log_driver = "carrier-pigeon" # ERROR: is not one fjord supports
-    waive = { # ERROR: no verification check is called "docker.everything"
-      "docker.everything" = "please"
+    waive = {
+      "docker.everything" = "please" # ERROR: no verification check is called "docker.everything"
     }
     seccomp_profile = "not json" # ERROR: the profile is not JSON
     authz {
-      relax = { # ERROR: no fjord-authz rule is called "priviledged"
-        priviledged = "typo"
+      relax = {
+        priviledged = "typo" # ERROR: no fjord-authz rule is called "priviledged"
       }
       sensitive_paths      = ["etc"]       # ERROR: "etc" is not an absolute path
       allowed_capabilities = ["SYS ADMIN"] # ERROR: is not a capability name
@@ -32,7 +32,7 @@ host "web" {
   }
   ssh {
     user             = "admin"
-    authorized_keys  = ["ssh-ed25519 AAAA k"]
+    authorized_keys  = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8 k"]
     private_key_file = "id"
   }
 }

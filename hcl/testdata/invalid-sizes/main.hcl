@@ -20,7 +20,7 @@ host "web" {
   disk    = "10 parsecs" # ERROR: unknown unit
   ssh {
     user             = "admin"
-    authorized_keys  = ["ssh-ed25519 AAAA test"]
+    authorized_keys  = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8 test"]
     private_key_file = "id"
   }
 }

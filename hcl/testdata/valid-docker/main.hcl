@@ -24,7 +24,7 @@ host "hardened" {
   network = "lab"
   ssh {
     user             = "admin"
-    authorized_keys  = ["ssh-ed25519 AAAA k"]
+    authorized_keys  = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8 k"]
     private_key_file = "id"
   }
 }
@@ -54,7 +54,7 @@ host "loose" {
   }
   ssh {
     user             = "admin"
-    authorized_keys  = ["ssh-ed25519 AAAA k"]
+    authorized_keys  = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8 k"]
     private_key_file = "id"
   }
 }

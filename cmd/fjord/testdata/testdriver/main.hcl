@@ -21,7 +21,7 @@ network "lab" {
 }
 
 image "deb" {
-  path   = "/nonexistent/deb.qcow2"
+  path   = "deb.qcow2" # a 512-byte qcow2 header: what validate reads
   sha256 = "1111111111111111111111111111111111111111111111111111111111111111"
 }
 
@@ -32,7 +32,7 @@ host "web" {
   network = "lab"
   ssh {
     user             = "admin"
-    authorized_keys  = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8 k"]
-    private_key_file = "/nonexistent/id_ed25519"
+    authorized_keys  = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN0KfoilDtFujXLq7JNb4fsw/EZ9EB8kLhcizSs+Gp5O fjord-test"]
+    private_key_file = "id_ed25519" # a key made for these tests
   }
 }
