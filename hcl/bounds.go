@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	hcl "github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
@@ -41,6 +42,11 @@ func parseBounded(p *hclparse.Parser, path string) (*hcl.File, Diagnostics) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read configuration file", Detail: fmt.Sprintf("%s: %v.", path, err)}}
+	}
+	if pos, what, ok := notText(src); ok {
+		return nil, Diagnostics{{Severity: hcl.DiagError, Summary: "Not a text file",
+			Detail:  fmt.Sprintf("%s holds %s here; a configuration is UTF-8 text.", path, what),
+			Subject: &hcl.Range{Filename: path, Start: pos, End: pos}}}
 	}
 	if pos, ok := tooDeep(src); ok {
 		return nil, Diagnostics{{Severity: hcl.DiagError, Summary: "Too deeply nested",
@@ -95,6 +101,30 @@ func unclosedHeredoc(src []byte, path string) (hcl.Range, string, bool) {
 		offset += len(line) + 1
 	}
 	return hcl.Range{}, "", false
+}
+
+// notText finds the first byte that no configuration holds: a control
+// character other than tab, newline and carriage return, or bytes that are
+// not UTF-8. The parser would report each one, echoing its line.
+func notText(src []byte) (hcl.Pos, string, bool) {
+	pos := hcl.Pos{Line: 1, Column: 1}
+	for i := 0; i < len(src); {
+		r, size := utf8.DecodeRune(src[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			pos.Byte = i
+			return pos, fmt.Sprintf("a byte that is not UTF-8 (0x%02x)", src[i]), true
+		case r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0x7f:
+			pos.Byte = i
+			return pos, fmt.Sprintf("the control character 0x%02x", r), true
+		case r == '\n':
+			pos.Line++
+			pos.Column = 0
+		}
+		pos.Column++
+		i += size
+	}
+	return hcl.Pos{}, "", false
 }
 
 // tooDeep finds where brackets first nest deeper than maxNesting, counting

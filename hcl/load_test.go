@@ -265,11 +265,12 @@ func TestLocalsResolveInDependencyOrder(t *testing.T) {
 }
 
 // Inputs that would take the tool down are refused or cut short: a line of
-// two million invalid characters, brackets nested a million deep, a file of
-// five megabytes.
+// two million control or invalid characters, brackets nested a million
+// deep, a file of five megabytes.
 func TestInputsAreBounded(t *testing.T) {
 	for name, src := range map[string][]byte{
-		"invalid characters": bytes.Repeat([]byte{0x01}, 2<<20),
+		"control characters": bytes.Repeat([]byte{0x01}, 2<<20),
+		"invalid characters": bytes.Repeat([]byte("§"), 1<<20),
 		"deep nesting":       append([]byte("x = "), bytes.Repeat([]byte("["), 1<<20)...),
 		"huge file":          bytes.Repeat([]byte("# comment line\n"), 5<<20/15),
 	} {
@@ -298,5 +299,17 @@ func TestValidFiles(t *testing.T) {
 	res, diags := Load("testdata/valid-files", Options{Files: true})
 	if diags.HasErrors() {
 		t.Fatal(render(res, diags))
+	}
+}
+
+// The parser finds an unclosed heredoc at the end of the file; the report
+// points at the line that opened it.
+func TestUnclosedHeredocPointsAtItsOpener(t *testing.T) {
+	dir := t.TempDir()
+	src := "locals {\n  motd = <<EOT\nwelcome\n}\n\npool \"p\" {\n  path = \"/x\"\n}\n"
+	os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(src), 0o644)
+	res, diags := Load(dir, Options{})
+	if len(diags) != 1 || diags[0].Subject == nil || diags[0].Subject.Start.Line != 2 || !strings.Contains(diags[0].Detail, "<<EOT") {
+		t.Fatalf("diagnostics:\n%s", render(res, diags))
 	}
 }
