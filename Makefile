@@ -39,8 +39,10 @@ demo: ## Provision the shipped example and verify it (root)
 demo-destroy: ## Remove everything the demo created
 	bash scripts/demo.sh destroy
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet, and no build output tracked in git
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@bin=$$(for f in $$(git ls-files); do [ -f "$$f" ] && [ "$$(head -c 4 "$$f" | od -An -c | tr -d ' ')" = '177ELF' ] && echo "$$f"; done; true); \
+	if [ -n "$$bin" ]; then echo "executables tracked in git (build output belongs in .gitignore):"; echo "$$bin"; exit 1; fi
 	$(GO) vet -tags $(TAGS) ./...
 	$(GO) vet -tags e2e ./e2e
 
