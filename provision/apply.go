@@ -169,7 +169,7 @@ func Apply(ctx context.Context, plan *Plan, d *Desired, hvs map[string]Hyperviso
 	}
 	// Reservations for hosts new to a network fjord owns.
 	for _, c := range plan.Changes {
-		if c.Kind == KindNetwork && c.Action == NoOp && strings.Contains(strings.Join(c.Reasons, ""), "created by fjord") {
+		if c.Kind == KindNetwork && c.Action == NoOp && c.Owned {
 			if err := hvs[c.Hypervisor].EnsureNetwork(ctx, a.networkSpec(c.Name)); err != nil {
 				return res, fmt.Errorf("network %q on %s: %w", c.Name, c.Hypervisor, err)
 			}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -343,5 +344,27 @@ func TestApplyChangesMemoryInPlace(t *testing.T) {
 	}
 	if len(res.Hosts) != 1 || len(res.Hosts[0].Checks) == 0 {
 		t.Errorf("the restarted host was not verified: %+v", res.Hosts)
+	}
+}
+
+// A network fjord did not create is used as it is: apply never defines or
+// starts it, though the plan lists it; one fjord created gets the new
+// hosts' reservations.
+func TestApplyLeavesForeignNetworksAlone(t *testing.T) {
+	for _, owned := range []bool{false, true} {
+		d := prepare(t, testConfig())
+		inv := &Inventory{
+			Pools:    []PoolState{{Name: "pool", Path: "/srv/pool", Active: true, OwnedBy: d.Config.Project}},
+			Networks: []NetworkState{{Name: "net", Active: false, Owned: owned}},
+		}
+		plan := MakePlan(d, map[string]*Inventory{"hv": inv}, PlanOptions{})
+		hv := newFakeHV()
+		if _, err := Apply(context.Background(), plan, d, map[string]Hypervisor{"hv": hv}, Options{WithoutAuthzPlugin: true}); err != nil {
+			t.Fatal(err)
+		}
+		touched := slices.Contains(hv.calls, "network net")
+		if touched != owned {
+			t.Errorf("network owned=%v: EnsureNetwork called %v (calls %v)", owned, touched, hv.calls)
+		}
 	}
 }

@@ -44,6 +44,10 @@ type Change struct {
 	// Reconfigure marks a host update that changes vcpu or memory in
 	// place: the domain is redefined and restarted, its disks kept.
 	Reconfigure bool `json:"reconfigure,omitempty"`
+	// Owned marks a pool or network that exists and carries the
+	// project's ownership: fjord created it, and may change or delete it.
+	// One that exists without it is used as it is and never touched.
+	Owned bool `json:"owned,omitempty"`
 }
 
 // Plan is the list of changes that would bring actual state to desired state.
@@ -230,7 +234,8 @@ func MakePlan(d *Desired, actual map[string]*Inventory, opts PlanOptions) *Plan 
 			}
 			wantPools[sp.Name] = true
 			if ps, ok := findPool(inv, sp.Name); ok {
-				add(Change{Kind: KindPool, Name: sp.Name, Hypervisor: hv, Action: NoOp, Reasons: []string{existsReason(ps.OwnedBy == cfg.Project)}})
+				owned := ps.OwnedBy == cfg.Project
+				add(Change{Kind: KindPool, Name: sp.Name, Hypervisor: hv, Action: NoOp, Owned: owned, Reasons: []string{existsReason(owned)}})
 			} else {
 				add(Change{Kind: KindPool, Name: sp.Name, Hypervisor: hv, Action: Create, Reasons: []string{"no pool of this name on " + hv}})
 			}
@@ -241,7 +246,7 @@ func MakePlan(d *Desired, actual map[string]*Inventory, opts PlanOptions) *Plan 
 			}
 			wantNets[sn.Name] = true
 			if ns, ok := findNetwork(inv, sn.Name); ok {
-				add(Change{Kind: KindNetwork, Name: sn.Name, Hypervisor: hv, Action: NoOp, Reasons: []string{existsReason(ns.Owned)}})
+				add(Change{Kind: KindNetwork, Name: sn.Name, Hypervisor: hv, Action: NoOp, Owned: ns.Owned, Reasons: []string{existsReason(ns.Owned)}})
 			} else {
 				add(Change{Kind: KindNetwork, Name: sn.Name, Hypervisor: hv, Action: Create, Reasons: []string{"no network of this name on " + hv}})
 			}

@@ -102,7 +102,7 @@ func planDrift(saved, now *provision.Plan) []string {
 		switch {
 		case !ok:
 			out = append(out, fmt.Sprintf("%s.%s: saved %s, now nothing to do", c.Kind, c.Name, c.Action))
-		case n.Action != c.Action || strings.Join(n.Reasons, ";") != strings.Join(c.Reasons, ";"):
+		case n.Action != c.Action || n.Owned != c.Owned || strings.Join(n.Reasons, ";") != strings.Join(c.Reasons, ";"):
 			out = append(out, fmt.Sprintf("%s.%s: saved %s (%s), now %s (%s)", c.Kind, c.Name, c.Action, strings.Join(c.Reasons, "; "), n.Action, strings.Join(n.Reasons, "; ")))
 		}
 	}
