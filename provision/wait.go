@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fjord-dev/fjord/cloudinit"
+	"github.com/fjord-dev/fjord/poll"
 	"github.com/fjord-dev/fjord/sshx"
 	"github.com/fjord-dev/fjord/verify"
 )
@@ -186,16 +187,7 @@ func (a *applier) waitSSH(ctx context.Context, hv Hypervisor, domain string, t s
 	}
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+func sleep(ctx context.Context, d time.Duration) error { return poll.Sleep(ctx, d) }
 
 // KVMQuery adapts a hypervisor's QMP query-kvm for the verifier.
 func KVMQuery(hv Hypervisor, domain string) verify.KVMQuery {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fjord-dev/fjord/poll"
 )
 
 // projectLock serialises apply and destroy of one project on this machine.
@@ -42,13 +44,12 @@ func lockProject(ctx context.Context, getenv func(string) string, project, what 
 			f.Close()
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		if time.Now().After(deadline) || poll.Sleep(ctx, min(200*time.Millisecond, time.Until(deadline))) != nil {
 			holder, _ := os.ReadFile(path)
 			f.Close()
 			return nil, fmt.Errorf("project %q is locked by %s (lock file %s); wait for it, or pass -lock-timeout to wait longer",
 				project, strings.TrimSpace(string(holder)), path)
 		}
-		time.Sleep(200 * time.Millisecond)
 	}
 	host, _ := os.Hostname()
 	_ = f.Truncate(0)

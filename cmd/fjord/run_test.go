@@ -158,6 +158,13 @@ func TestProjectLockNamesItsHolder(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "locked by fjord apply, pid") {
 		t.Fatalf("second lock = %v", err)
 	}
+	// Ctrl-C while waiting for the lock stops the wait at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	t0 := time.Now()
+	if _, err := lockProject(ctx, getenv, "p", "destroy", time.Hour); err == nil || time.Since(t0) > time.Second {
+		t.Fatalf("lock wait with a cancelled context: %v after %s", err, time.Since(t0))
+	}
 	l.release()
 	l2, err := lockProject(context.Background(), getenv, "p", "destroy", 0)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fjord-dev/fjord/cloudinit"
+	"github.com/fjord-dev/fjord/poll"
 	"github.com/fjord-dev/fjord/provision"
 	"github.com/fjord-dev/fjord/spec"
 	"github.com/fjord-dev/fjord/sshx"
@@ -152,8 +153,7 @@ func verifyHost(ctx context.Context, cfg *spec.Config, s *session, h spec.Host) 
 	t := sshx.Target{Addr: net.JoinHostPort(r.Address, "22"), User: h.SSH.User, PrivateKey: key, PinnedKey: meta.HostKey}
 	c, err := sshx.Dial(cctx, t)
 	// sshd refuses connections for a moment while it reloads: try twice more.
-	for try := 0; err != nil && !errors.Is(err, sshx.ErrHostKeyMismatch) && try < 2 && cctx.Err() == nil; try++ {
-		time.Sleep(2 * time.Second)
+	for try := 0; err != nil && !errors.Is(err, sshx.ErrHostKeyMismatch) && try < 2 && poll.Sleep(cctx, 2*time.Second) == nil; try++ {
 		c, err = sshx.Dial(cctx, t)
 	}
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"libvirt.org/go/libvirt"
 	"libvirt.org/go/libvirtxml"
 
+	"github.com/fjord-dev/fjord/poll"
 	"github.com/fjord-dev/fjord/provision"
 )
 
@@ -892,14 +893,10 @@ func (c *Conn) DetachSeed(ctx context.Context, name string) error {
 	if flags&libvirt.DOMAIN_DEVICE_MODIFY_LIVE == 0 {
 		return nil
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if live, _ := findDisk(d, seedTarget, 0); live == "" {
-			return nil
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	return fmt.Errorf("the guest %q did not release its seed disk within 30s", name)
+	return poll.Until(ctx, 250*time.Millisecond, 30*time.Second, fmt.Sprintf("the guest %q to release its seed disk", name), func() (bool, error) {
+		live, _ := findDisk(d, seedTarget, 0)
+		return live == "", nil
+	})
 }
 
 // findDisk returns the XML of the disk with target dev, "" when absent.
@@ -954,12 +951,15 @@ func stop(ctx context.Context, d *libvirt.Domain, name string, opts provision.Re
 		return nil
 	}
 	if opts.ShutdownTimeoutSeconds > 0 && d.Shutdown() == nil {
-		deadline := time.Now().Add(time.Duration(opts.ShutdownTimeoutSeconds) * time.Second)
-		for time.Now().Before(deadline) && ctx.Err() == nil {
-			if active, _ := d.IsActive(); !active {
-				return nil
-			}
-			time.Sleep(500 * time.Millisecond)
+		err := poll.Until(ctx, 500*time.Millisecond, time.Duration(opts.ShutdownTimeoutSeconds)*time.Second, fmt.Sprintf("domain %q to shut down", name), func() (bool, error) {
+			active, _ := d.IsActive()
+			return !active, nil
+		})
+		switch {
+		case err == nil:
+			return nil
+		case !errors.Is(err, poll.ErrTimeout):
+			return err // interrupted: the guest is left to finish its shutdown, not forced off
 		}
 	}
 	if active, _ := d.IsActive(); active {
