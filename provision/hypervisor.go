@@ -54,7 +54,9 @@ type Hypervisor interface {
 	// console, or "" when that is not readable from here.
 	ConsoleTail(ctx context.Context, name string, lines int) string
 	// RemoveDomain shuts the domain down (ACPI, then force after timeout)
-	// and undefines it. A missing domain is not an error.
+	// and undefines it. A missing domain is not an error. When ctx is done
+	// while it waits for the shutdown, it returns ctx's error and leaves
+	// the domain defined and shutting down, not forced off.
 	RemoveDomain(ctx context.Context, name string, opts RemoveOptions) error
 	// QueryKVM asks the running guest's QEMU whether KVM is present and in use.
 	QueryKVM(ctx context.Context, name string) (KVMStatus, error)
