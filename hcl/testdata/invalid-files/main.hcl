@@ -68,3 +68,14 @@ host "stranger" {
     private_key_file = "../keys/id_ed25519" # ERROR: is not among authorized_keys
   }
 }
+
+host "locked" {
+  image   = "bookworm"
+  pool    = "default"
+  network = "lab"
+  ssh {
+    user             = "admin"
+    authorized_keys  = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN0KfoilDtFujXLq7JNb4fsw/EZ9EB8kLhcizSs+Gp5O fjord-test"]
+    private_key_file = "../keys/id_encrypted" # ERROR: is protected by a passphrase
+  }
+}
