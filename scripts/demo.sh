@@ -62,7 +62,7 @@ The host runs inside network namespace "$ns" (guests have no other network). fjo
 to ~/.ssh/config (as demo-docker, with the host key it pinned) and to Docker as a context:
   ip netns exec $ns ssh demo-docker
   ip netns exec $ns docker --context demo-docker ps
-  ip netns exec $ns $root/bin/fjord verify -var-file $vars examples/demo
+  ip netns exec $ns $root/bin/fjord verify -var-file $vars -dir examples/demo
 To remove everything the demo created:
   make demo-destroy
 MSG

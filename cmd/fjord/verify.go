@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -19,6 +20,12 @@ import (
 	"github.com/fjord-dev/fjord/verify"
 )
 
+// holdsConfig reports whether dir is a directory with *.hcl files.
+func holdsConfig(dir string) bool {
+	m, _ := filepath.Glob(filepath.Join(dir, "*.hcl"))
+	return len(m) > 0
+}
+
 type verifyFlags struct {
 	configFlags
 	json  bool
@@ -28,8 +35,9 @@ type verifyFlags struct {
 
 func runVerify(ctx context.Context, a *app, args []string) error {
 	var f verifyFlags
-	fs := a.newFlags("verify", "[DIR] [HOST...]")
+	fs := a.newFlags("verify", "[-dir DIR] [HOST...]")
 	f.register(fs)
+	fs.StringVar(&f.dir, "dir", "", "the configuration directory (default .)")
 	fs.BoolVar(&f.json, "json", false, "print the report as JSON")
 	fs.StringVar(&f.junit, "junit", "", "also write the report as JUnit XML to this file")
 	fs.BoolVar(&f.list, "list", false, "list every check with its reference and exit")
@@ -44,9 +52,13 @@ func runVerify(ctx context.Context, a *app, args []string) error {
 		return nil
 	}
 	rest := fs.Args()
-	f.dir = "."
-	if len(rest) > 0 {
-		f.dir, rest = rest[0], rest[1:]
+	if f.dir == "" {
+		f.dir = "."
+		// The old grammar named the directory first, unlike ssh and rebuild.
+		if len(rest) > 0 && holdsConfig(rest[0]) {
+			fmt.Fprintf(a.stderr, "fjord verify DIR is deprecated: use fjord verify -dir %s [HOST...]\n", rest[0])
+			f.dir, rest = rest[0], rest[1:]
+		}
 	}
 	cfg, err := a.load(&f.configFlags, false)
 	if err != nil {
