@@ -68,7 +68,12 @@ type HostResult struct {
 	Checks      []verify.Outcome  `json:"checks,omitempty"`
 	Phases      map[string]string `json:"phases,omitempty"` // phase → duration
 	Error       string            `json:"error,omitempty"`
+	// Seconds is how long verifying the host took (fjord verify).
+	Seconds float64 `json:"seconds,omitempty"`
 }
+
+// OK reports whether the host was checked and no check failed unwaived.
+func (h HostResult) OK() bool { return h.Error == "" && len(verify.Failed(h.Checks)) == 0 }
 
 // Result is the outcome of Apply.
 type Result struct {

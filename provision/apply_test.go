@@ -368,3 +368,34 @@ func TestApplyLeavesForeignNetworksAlone(t *testing.T) {
 		}
 	}
 }
+
+// Verify checks an existing host through the same CheckHost as apply: a
+// missing or stopped domain is an error naming what to do; a running one
+// is reached with its pinned key at its address and every check runs.
+func TestVerifyAnExistingHost(t *testing.T) {
+	c := testConfig("web")
+	c.Hosts[0].SSH.PrivateKeyFile = keyFile(t)
+	c.Hosts[0].Docker = spec.HardenedDocker()
+	h := c.Hosts[0]
+	hv := newFakeHV()
+	if r := Verify(context.Background(), c.Project, h, hv, &Inventory{}, VerifyOptions{}); r.Error != "not created yet; run fjord apply" || r.Checks == nil {
+		t.Errorf("missing domain: %+v", r)
+	}
+	meta := HostMeta{Host: "web", IP: "10.0.0.9", HostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8"}
+	stopped := &Inventory{Domains: []DomainState{{Name: DomainName(c.Project, "web"), State: "shut off", Meta: meta}}}
+	if r := Verify(context.Background(), c.Project, h, hv, stopped, VerifyOptions{}); !strings.Contains(r.Error, "is shut off; run fjord apply") {
+		t.Errorf("stopped domain: %+v", r)
+	}
+	running := &Inventory{Domains: []DomainState{{Name: DomainName(c.Project, "web"), State: "running", Meta: meta}}}
+	var dialled sshx.Target
+	r := Verify(context.Background(), c.Project, h, hv, running, VerifyOptions{Dial: func(ctx context.Context, tg sshx.Target) (Guest, error) {
+		dialled = tg
+		return goodGuest{t}, nil
+	}})
+	if r.Error != "" || len(r.Checks) < 50 || r.Seconds <= 0 || r.Fingerprint == "" || r.User != "admin" {
+		t.Errorf("running host: error %q, %d checks, %+v", r.Error, len(r.Checks), r)
+	}
+	if dialled.Addr != "10.0.0.9:22" || dialled.PinnedKey != meta.HostKey {
+		t.Errorf("dialled %+v", dialled)
+	}
+}

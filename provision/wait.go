@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fjord-dev/fjord/cloudinit"
 	"github.com/fjord-dev/fjord/poll"
 	"github.com/fjord-dev/fjord/sshx"
 	"github.com/fjord-dev/fjord/verify"
@@ -62,13 +61,10 @@ func (a *applier) waitAndVerify(ctx context.Context, hv Hypervisor, h DesiredHos
 		return err
 	}
 	err = timed("verify", func() error {
-		seed, err := cloudinit.Render(SeedInput(a.d.Config.Project, h.Spec))
-		if err != nil {
-			return err
-		}
 		vctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
-		hr.Checks, err = verify.Host(vctx, g, verify.Expect{DaemonJSON: seed.DaemonJSON, Docker: h.Spec.Docker}, KVMQuery(hv, domain))
+		var err error
+		hr.Checks, err = CheckHost(vctx, a.d.Config.Project, h.Spec, g, hv)
 		if err != nil {
 			return err
 		}

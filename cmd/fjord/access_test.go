@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fjord-dev/fjord/provision"
 	"github.com/fjord-dev/fjord/spec"
 	"github.com/fjord-dev/fjord/verify"
 )
@@ -17,7 +18,7 @@ import (
 // not be checked as one error.
 func TestJUnitReport(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "report.xml")
-	reports := []hostReport{
+	reports := []provision.HostResult{
 		{Host: "web-0", Seconds: 12.5, Checks: []verify.Outcome{
 			{ID: "docker.icc", Title: "icc off", Reference: "CIS 2.2", Status: verify.Pass},
 			{ID: "docker.userns", Title: "userns", Reference: "CIS 2.9", Status: verify.Fail, Detail: "no userns", Hint: "set userns-remap"},

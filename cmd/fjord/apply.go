@@ -184,11 +184,7 @@ func (a *app) renderResult(res *provision.Result, took time.Duration) {
 		return
 	}
 	fmt.Fprintln(a.stdout)
-	reports := make([]hostReport, 0, len(res.Hosts))
-	for _, h := range res.Hosts {
-		reports = append(reports, hostReport{Host: h.Host, Address: h.Address, Error: h.Error, Checks: h.Checks})
-	}
-	writeHuman(a.stdout, reports)
+	writeHuman(a.stdout, res.Hosts)
 	for _, h := range res.Hosts {
 		if h.Error == "" && h.Address != "" {
 			fmt.Fprintf(a.stdout, "host %s: ssh %s@%s, host key %s (pinned; fjord verify re-runs the checks)\n", h.Host, h.User, h.Address, h.Fingerprint)

@@ -5,21 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
+	"github.com/fjord-dev/fjord/provision"
 	"github.com/fjord-dev/fjord/verify"
 )
 
-// hostReport is one host's verification, the unit of every report format.
-type hostReport struct {
-	Host    string           `json:"host"`
-	Address string           `json:"address,omitempty"`
-	Error   string           `json:"error,omitempty"` // the host could not be checked at all
-	Checks  []verify.Outcome `json:"checks"`
-	Seconds float64          `json:"seconds"`
-}
-
-func (h hostReport) counts() (pass, fail, waived int) {
+// counts tallies one host's outcomes.
+func counts(h provision.HostResult) (pass, fail, waived int) {
 	for _, c := range h.Checks {
 		switch c.Status {
 		case verify.Pass:
@@ -33,17 +25,12 @@ func (h hostReport) counts() (pass, fail, waived int) {
 	return
 }
 
-func (h hostReport) ok() bool {
-	_, fail, _ := h.counts()
-	return h.Error == "" && fail == 0
-}
-
 // writeHuman prints, per host, only what needs a reader's attention: the
 // failed checks with their fix, and the waivers. Then a summary line.
-func writeHuman(w io.Writer, reports []hostReport) {
+func writeHuman(w io.Writer, reports []provision.HostResult) {
 	failedHosts := 0
 	for _, h := range reports {
-		pass, fail, waived := h.counts()
+		pass, fail, waived := counts(h)
 		switch {
 		case h.Error != "":
 			failedHosts++
@@ -103,7 +90,7 @@ type junitMessage struct {
 	Text    string `xml:",chardata"`
 }
 
-func writeJUnit(path string, reports []hostReport) error {
+func writeJUnit(path string, reports []provision.HostResult) error {
 	var s junitSuites
 	for _, h := range reports {
 		suite := junitSuite{Name: "fjord.verify." + h.Host, Time: fmt.Sprintf("%.3f", h.Seconds)}
@@ -138,4 +125,3 @@ func writeJUnit(path string, reports []hostReport) error {
 	return nil
 }
 
-func secondsSince(t time.Time) float64 { return time.Since(t).Seconds() }

@@ -3,20 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
-	"github.com/fjord-dev/fjord/cloudinit"
-	"github.com/fjord-dev/fjord/poll"
 	"github.com/fjord-dev/fjord/provision"
 	"github.com/fjord-dev/fjord/spec"
-	"github.com/fjord-dev/fjord/sshx"
 	"github.com/fjord-dev/fjord/verify"
 )
 
@@ -74,13 +68,13 @@ func runVerify(ctx context.Context, a *app, args []string) error {
 	}
 	defer s.close()
 
-	reports := make([]hostReport, len(hosts))
+	reports := make([]provision.HostResult, len(hosts))
 	var wg sync.WaitGroup
 	for i, h := range hosts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			reports[i] = verifyHost(ctx, cfg, s, h)
+			reports[i] = provision.Verify(ctx, cfg.Project, h, s.hvs[h.Hypervisor], s.invs[h.Hypervisor], provision.VerifyOptions{})
 		}()
 	}
 	wg.Wait()
@@ -100,7 +94,7 @@ func runVerify(ctx context.Context, a *app, args []string) error {
 		writeHuman(a.stdout, reports)
 	}
 	for _, r := range reports {
-		if !r.ok() {
+		if !r.OK() {
 			return errSilent
 		}
 	}
@@ -128,59 +122,4 @@ func selectHosts(cfg *spec.Config, names []string) ([]spec.Host, error) {
 		out = append(out, h)
 	}
 	return out, nil
-}
-
-// verifyHost connects with the key pinned in the domain's metadata and runs
-// every check.
-func verifyHost(ctx context.Context, cfg *spec.Config, s *session, h spec.Host) hostReport {
-	start := time.Now()
-	r := hostReport{Host: h.Name, Checks: []verify.Outcome{}}
-	fail := func(format string, args ...any) hostReport {
-		r.Error = fmt.Sprintf(format, args...)
-		r.Seconds = secondsSince(start)
-		return r
-	}
-	var meta *provision.HostMeta
-	for _, d := range s.invs[h.Hypervisor].Domains {
-		if d.Meta.Host == h.Name {
-			meta = &d.Meta
-			if d.State != "running" {
-				return fail("domain %s is %s; run fjord apply to start it", d.Name, d.State)
-			}
-		}
-	}
-	if meta == nil {
-		return fail("not created yet; run fjord apply")
-	}
-	r.Address = meta.IP
-	if st, err := s.hvs[h.Hypervisor].DomainStatus(ctx, provision.DomainName(cfg.Project, h.Name)); err == nil && len(st.Addresses) > 0 {
-		r.Address = st.Addresses[0]
-	}
-	key, err := sshx.ReadPrivateKey(h.SSH.PrivateKeyFile)
-	if err != nil {
-		return fail("%v", err)
-	}
-	cctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	t := sshx.Target{Addr: net.JoinHostPort(r.Address, "22"), User: h.SSH.User, PrivateKey: key, PinnedKey: meta.HostKey}
-	c, err := sshx.Dial(cctx, t)
-	// sshd refuses connections for a moment while it reloads: try twice more.
-	for try := 0; err != nil && !errors.Is(err, sshx.ErrHostKeyMismatch) && try < 2 && poll.Sleep(cctx, 2*time.Second) == nil; try++ {
-		c, err = sshx.Dial(cctx, t)
-	}
-	if err != nil {
-		return fail("ssh: %v", err)
-	}
-	defer c.Close()
-	seed, err := cloudinit.Render(provision.SeedInput(cfg.Project, h))
-	if err != nil {
-		return fail("%v", err)
-	}
-	e := verify.Expect{DaemonJSON: seed.DaemonJSON, Docker: h.Docker}
-	r.Checks, err = verify.Host(cctx, c, e, provision.KVMQuery(s.hvs[h.Hypervisor], provision.DomainName(cfg.Project, h.Name)))
-	if err != nil {
-		return fail("%v", err)
-	}
-	r.Seconds = secondsSince(start)
-	return r
 }

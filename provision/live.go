@@ -1,0 +1,98 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/fjord-dev/fjord/cloudinit"
+	"github.com/fjord-dev/fjord/poll"
+	"github.com/fjord-dev/fjord/spec"
+	"github.com/fjord-dev/fjord/sshx"
+	"github.com/fjord-dev/fjord/verify"
+)
+
+// CheckHost runs every verification check on host h of project through
+// the session s, expecting the daemon.json its own seed renders. It is
+// apply's last phase and fjord verify's whole work.
+func CheckHost(ctx context.Context, project string, h spec.Host, s verify.Session, hv Hypervisor) ([]verify.Outcome, error) {
+	seed, err := cloudinit.Render(SeedInput(project, h))
+	if err != nil {
+		return nil, err
+	}
+	return verify.Host(ctx, s, verify.Expect{DaemonJSON: seed.DaemonJSON, Docker: h.Docker}, KVMQuery(hv, DomainName(project, h.Name)))
+}
+
+// CurrentAddress is where the domain answers now: the first address
+// libvirt sees for it, else reserved (its DHCP reservation).
+func CurrentAddress(ctx context.Context, hv Hypervisor, domain, reserved string) string {
+	if st, err := hv.DomainStatus(ctx, domain); err == nil && len(st.Addresses) > 0 {
+		return st.Addresses[0]
+	}
+	return reserved
+}
+
+// VerifyOptions tune Verify.
+type VerifyOptions struct {
+	Dial    Dialer        // default DialSSH
+	Timeout time.Duration // for reaching and checking the host; default 3 minutes
+}
+
+// Verify checks an existing host of the project: its domain (in inv) must
+// be running; it is reached at its current address with the host key
+// pinned in its metadata, and CheckHost runs. What kept it from being
+// checked at all is the result's Error; the checks are never nil.
+func Verify(ctx context.Context, project string, h spec.Host, hv Hypervisor, inv *Inventory, opts VerifyOptions) HostResult {
+	start := time.Now()
+	r := HostResult{Host: h.Name, Hypervisor: h.Hypervisor, User: h.SSH.User, Checks: []verify.Outcome{}}
+	fail := func(format string, args ...any) HostResult {
+		r.Error = fmt.Sprintf(format, args...)
+		r.Seconds = time.Since(start).Seconds()
+		return r
+	}
+	if opts.Dial == nil {
+		opts.Dial = DialSSH
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 3 * time.Minute
+	}
+	var meta *HostMeta
+	for _, d := range inv.Domains {
+		if d.Meta.Host == h.Name {
+			meta = &d.Meta
+			if d.State != "running" {
+				return fail("domain %s is %s; run fjord apply to start it", d.Name, d.State)
+			}
+		}
+	}
+	if meta == nil {
+		return fail("not created yet; run fjord apply")
+	}
+	r.HostKey, r.Fingerprint = meta.HostKey, sshx.Fingerprint(meta.HostKey)
+	r.Address = CurrentAddress(ctx, hv, DomainName(project, h.Name), meta.IP)
+	key, err := sshx.ReadPrivateKey(h.SSH.PrivateKeyFile)
+	if err != nil {
+		return fail("%v", err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	t := sshx.Target{Addr: net.JoinHostPort(r.Address, "22"), User: h.SSH.User, PrivateKey: key, PinnedKey: meta.HostKey}
+	g, err := opts.Dial(cctx, t)
+	// sshd refuses connections for a moment while it reloads: try twice more.
+	for try := 0; err != nil && !errors.Is(err, sshx.ErrHostKeyMismatch) && try < 2 && poll.Sleep(cctx, 2*time.Second) == nil; try++ {
+		g, err = opts.Dial(cctx, t)
+	}
+	if err != nil {
+		return fail("ssh: %v", err)
+	}
+	defer g.Close()
+	r.Checks, err = CheckHost(cctx, project, h, g, hv)
+	if err != nil {
+		r.Checks = []verify.Outcome{}
+		return fail("%v", err)
+	}
+	r.Seconds = time.Since(start).Seconds()
+	return r
+}
