@@ -124,4 +124,3 @@ func writeJUnit(path string, reports []provision.HostResult) error {
 	}
 	return nil
 }
-
