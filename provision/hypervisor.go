@@ -18,22 +18,51 @@ var (
 	ErrUnreachable = errors.New("hypervisor unreachable")
 )
 
-// Hypervisor is what provision needs from one libvirt connection.
+// Hypervisor is what provision needs from one libvirt connection: a
+// large interface made of small ones, each named for the part of fjord
+// that uses it, so a user (or a fake) takes only what it needs.
 type Hypervisor interface {
+	InventoryReader
+	Storage
+	Networks
+	Domains
+	GuestLife
+	Close() error
+}
+
+// InventoryReader reads the actual state, in bulk: what plan diffs against.
+type InventoryReader interface {
 	// Inventory lists, in bulk, every pool and network and the domains and
 	// volumes owned by project.
 	Inventory(ctx context.Context, project string) (*Inventory, error)
+}
+
+// Storage builds and removes pools and volumes.
+type Storage interface {
 	// EnsurePool creates and starts the pool when no pool of that name
 	// exists; an existing pool is started if needed and otherwise left as is.
 	EnsurePool(ctx context.Context, p PoolSpec) error
-	// EnsureNetwork does the same for an isolated network.
-	EnsureNetwork(ctx context.Context, n NetworkSpec) error
 	// CreateVolume creates a volume (empty, uploaded from Content or
 	// Source, or a qcow2 overlay on Backing) and returns its path. It
 	// returns the path of an existing volume of that name unchanged.
 	CreateVolume(ctx context.Context, v VolumeSpec) (string, error)
 	// DeleteVolume removes a volume; a missing one is not an error.
 	DeleteVolume(ctx context.Context, pool, name string) error
+	// DeletePool removes a pool fjord created.
+	DeletePool(ctx context.Context, name string) error
+}
+
+// Networks builds and removes isolated networks.
+type Networks interface {
+	// EnsureNetwork creates and starts an isolated network when none of
+	// that name exists, and keeps its hosts' DHCP reservations current.
+	EnsureNetwork(ctx context.Context, n NetworkSpec) error
+	// DeleteNetwork removes a network fjord created.
+	DeleteNetwork(ctx context.Context, name string) error
+}
+
+// Domains defines, changes and removes guests.
+type Domains interface {
 	// DefineAndStart defines the domain (ownership metadata included) and boots it.
 	DefineAndStart(ctx context.Context, d DomainSpec) error
 	// SetMeta rewrites a domain's fjord metadata, live and in its
@@ -42,31 +71,31 @@ type Hypervisor interface {
 	// Reconfigure redefines a domain with new vcpu, memory and metadata;
 	// it takes effect at the next start.
 	Reconfigure(ctx context.Context, name string, vcpu int, memoryKiB uint64, m HostMeta) error
+	// DetachSeed removes the seed disk from a running domain and from its
+	// definition; a domain without one is not an error.
+	DetachSeed(ctx context.Context, name string) error
+	// RemoveDomain shuts the domain down (ACPI, then force after timeout)
+	// and undefines it. A missing domain is not an error. When ctx is done
+	// while it waits for the shutdown, it returns ctx's error and leaves
+	// the domain defined and shutting down, not forced off.
+	RemoveDomain(ctx context.Context, name string, opts RemoveOptions) error
+}
+
+// GuestLife starts, restarts and watches running guests.
+type GuestLife interface {
+	// StartDomain boots a defined domain that is shut off.
+	StartDomain(ctx context.Context, name string) error
 	// Restart shuts the guest down (ACPI, forced after the timeout) and
 	// starts it again.
 	Restart(ctx context.Context, name string, opts RemoveOptions) error
-	// StartDomain boots a defined domain that is shut off.
-	StartDomain(ctx context.Context, name string) error
 	// DomainStatus reports a domain's state, the reason libvirt gives for
 	// it, and the addresses its interfaces have leased.
 	DomainStatus(ctx context.Context, name string) (DomainStatus, error)
 	// ConsoleTail returns the last lines the domain printed on its serial
 	// console, or "" when that is not readable from here.
 	ConsoleTail(ctx context.Context, name string, lines int) string
-	// RemoveDomain shuts the domain down (ACPI, then force after timeout)
-	// and undefines it. A missing domain is not an error. When ctx is done
-	// while it waits for the shutdown, it returns ctx's error and leaves
-	// the domain defined and shutting down, not forced off.
-	RemoveDomain(ctx context.Context, name string, opts RemoveOptions) error
 	// QueryKVM asks the running guest's QEMU whether KVM is present and in use.
 	QueryKVM(ctx context.Context, name string) (KVMStatus, error)
-	// DetachSeed removes the seed disk from a running domain and from its
-	// definition; a domain without one is not an error.
-	DetachSeed(ctx context.Context, name string) error
-	// DeletePool and DeleteNetwork remove objects fjord created.
-	DeletePool(ctx context.Context, name string) error
-	DeleteNetwork(ctx context.Context, name string) error
-	Close() error
 }
 
 // Inventory is the actual state on one hypervisor.

@@ -17,7 +17,10 @@ import (
 // volume's path. The local file (or the download) is checked against the
 // configured sha256 before anything is uploaded; an existing volume of the
 // image's name (which embeds the checksum) is used as it is.
-func importImage(ctx context.Context, hv Hypervisor, project, pool string, im spec.Image, cacheDir string) (string, error) {
+func importImage(ctx context.Context, hv interface {
+	InventoryReader
+	Storage
+}, project, pool string, im spec.Image, cacheDir string) (string, error) {
 	name := ImageVolume(project, im.Name, im.SHA256, im.Format)
 	inv, err := hv.Inventory(ctx, project)
 	if err != nil {

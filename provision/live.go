@@ -17,7 +17,7 @@ import (
 // CheckHost runs every verification check on host h of project through
 // the session s, expecting the daemon.json its own seed renders. It is
 // apply's last phase and fjord verify's whole work.
-func CheckHost(ctx context.Context, project string, h spec.Host, s verify.Session, hv Hypervisor) ([]verify.Outcome, error) {
+func CheckHost(ctx context.Context, project string, h spec.Host, s verify.Session, hv GuestLife) ([]verify.Outcome, error) {
 	seed, err := cloudinit.Render(SeedInput(project, h))
 	if err != nil {
 		return nil, err
@@ -27,7 +27,7 @@ func CheckHost(ctx context.Context, project string, h spec.Host, s verify.Sessio
 
 // CurrentAddress is where the domain answers now: the first address
 // libvirt sees for it, else reserved (its DHCP reservation).
-func CurrentAddress(ctx context.Context, hv Hypervisor, domain, reserved string) string {
+func CurrentAddress(ctx context.Context, hv GuestLife, domain, reserved string) string {
 	if st, err := hv.DomainStatus(ctx, domain); err == nil && len(st.Addresses) > 0 {
 		return st.Addresses[0]
 	}
@@ -44,7 +44,7 @@ type VerifyOptions struct {
 // be running; it is reached at its current address with the host key
 // pinned in its metadata, and CheckHost runs. What kept it from being
 // checked at all is the result's Error; the checks are never nil.
-func Verify(ctx context.Context, project string, h spec.Host, hv Hypervisor, inv *Inventory, opts VerifyOptions) HostResult {
+func Verify(ctx context.Context, project string, h spec.Host, hv GuestLife, inv *Inventory, opts VerifyOptions) HostResult {
 	start := time.Now()
 	r := HostResult{Host: h.Name, Hypervisor: h.Hypervisor, User: h.SSH.User, Checks: []verify.Outcome{}}
 	fail := func(format string, args ...any) HostResult {

@@ -114,7 +114,7 @@ func (a *applier) bootFailure(ctx context.Context, hv Hypervisor, domain string,
 	return errors.New(msg + consoleSuffix(ctx, hv, domain))
 }
 
-func consoleSuffix(ctx context.Context, hv Hypervisor, domain string) string {
+func consoleSuffix(ctx context.Context, hv GuestLife, domain string) string {
 	tail := hv.ConsoleTail(ctx, domain, consoleLines)
 	if tail == "" {
 		return ""
@@ -186,7 +186,7 @@ func (a *applier) waitSSH(ctx context.Context, hv Hypervisor, domain string, t s
 func sleep(ctx context.Context, d time.Duration) error { return poll.Sleep(ctx, d) }
 
 // KVMQuery adapts a hypervisor's QMP query-kvm for the verifier.
-func KVMQuery(hv Hypervisor, domain string) verify.KVMQuery {
+func KVMQuery(hv GuestLife, domain string) verify.KVMQuery {
 	return func(ctx context.Context) (bool, bool, error) {
 		k, err := hv.QueryKVM(ctx, domain)
 		return k.Enabled, k.Present, err
