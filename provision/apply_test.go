@@ -399,3 +399,34 @@ func TestVerifyAnExistingHost(t *testing.T) {
 		t.Errorf("dialled %+v", dialled)
 	}
 }
+
+// catGuest answers any command with a fixed output.
+type catGuest struct{ out string }
+
+func (g catGuest) Run(ctx context.Context, cmd string) (sshx.Result, error) {
+	return sshx.Result{Stdout: g.out}, nil
+}
+func (g catGuest) RunInput(ctx context.Context, cmd string, in io.Reader) (sshx.Result, error) {
+	return sshx.Result{}, nil
+}
+func (g catGuest) Close() error { return nil }
+
+// ReadHostKey hands back the live host key only when it is the pinned one.
+func TestReadHostKeyChecksThePin(t *testing.T) {
+	c := testConfig("web")
+	c.Hosts[0].SSH.PrivateKeyFile = keyFile(t)
+	live, _ := sshx.NewHostKey()
+	other, _ := sshx.NewHostKey()
+	var pinned string
+	dial := func(ctx context.Context, tg sshx.Target) (Guest, error) {
+		pinned = tg.PinnedKey
+		return catGuest{live.PrivatePEM}, nil
+	}
+	kp, err := ReadHostKey(context.Background(), c.Hosts[0], "10.0.0.9", live.Public, dial)
+	if err != nil || kp.Public != live.Public || pinned != live.Public {
+		t.Fatalf("pinned key read back: %v, %q", err, kp.Public)
+	}
+	if _, err := ReadHostKey(context.Background(), c.Hosts[0], "10.0.0.9", other.Public, dial); err == nil || !strings.Contains(err.Error(), "is not the pinned key") {
+		t.Fatalf("a host key other than the pinned one: %v", err)
+	}
+}

@@ -96,3 +96,35 @@ func Verify(ctx context.Context, project string, h spec.Host, hv GuestLife, inv 
 	r.Seconds = time.Since(start).Seconds()
 	return r
 }
+
+// ReadHostKey reads host h's private ed25519 host key at address over a
+// connection that accepts only pinnedKey, and checks that the key read is
+// the one pinned (rebuild gives the new disk the same identity).
+func ReadHostKey(ctx context.Context, h spec.Host, address, pinnedKey string, dial Dialer) (sshx.KeyPair, error) {
+	key, err := sshx.ReadPrivateKey(h.SSH.PrivateKeyFile)
+	if err != nil {
+		return sshx.KeyPair{}, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	g, err := dial(cctx, sshx.Target{Addr: net.JoinHostPort(address, "22"), User: h.SSH.User, PrivateKey: key, PinnedKey: pinnedKey})
+	if err != nil {
+		return sshx.KeyPair{}, err
+	}
+	defer g.Close()
+	r, err := g.Run(cctx, "sudo -n cat /etc/ssh/ssh_host_ed25519_key")
+	if err != nil {
+		return sshx.KeyPair{}, err
+	}
+	if r.ExitCode != 0 {
+		return sshx.KeyPair{}, fmt.Errorf("read the host key: %s", sshx.Short(r.Stderr))
+	}
+	kp, err := sshx.ParseHostKey([]byte(r.Stdout))
+	if err != nil {
+		return sshx.KeyPair{}, err
+	}
+	if kp.Public != pinnedKey {
+		return sshx.KeyPair{}, fmt.Errorf("the host's key file (%s) is not the pinned key (%s)", sshx.Fingerprint(kp.Public), sshx.Fingerprint(pinnedKey))
+	}
+	return kp, nil
+}

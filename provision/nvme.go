@@ -3,11 +3,14 @@ package provision
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fjord-dev/fjord/spec"
 )
 
 // BackingDevices names the block devices that hold path (the nearest
@@ -78,4 +81,36 @@ func CheckNVMe(path, sysfs string) error {
 		return fmt.Errorf("%s is backed by %s, which is not NVMe", path, strings.Join(not, ", "))
 	}
 	return nil
+}
+
+// CheckPools enforces require_nvme on pools the configuration will create
+// or use, on hypervisors that run on this machine.
+func CheckPools(cfg *spec.Config, invs map[string]*Inventory) error {
+	var errs []error
+	for _, p := range cfg.Pools {
+		if !p.RequireNVMe {
+			continue
+		}
+		hv, _ := cfg.Hypervisor(p.Hypervisor)
+		u, err := url.Parse(hv.URI)
+		if err != nil || u.Host != "" {
+			errs = append(errs, fmt.Errorf("pool %q: require_nvme can only be checked on a hypervisor on this machine, and %q is remote", p.Name, hv.URI))
+			continue
+		}
+		if strings.HasPrefix(hv.URI, "test:") {
+			continue // libvirt's test driver has no disks to check
+		}
+		path := p.Path
+		if inv := invs[p.Hypervisor]; inv != nil {
+			for _, ps := range inv.Pools {
+				if ps.Name == p.Name && ps.Path != "" {
+					path = ps.Path // an existing pool is checked where it really is
+				}
+			}
+		}
+		if err := CheckNVMe(path, "/sys"); err != nil {
+			errs = append(errs, fmt.Errorf("pool %q has require_nvme = true, but %w; use an NVMe-backed path or remove require_nvme", p.Name, err))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -73,9 +73,6 @@ func runApply(ctx context.Context, a *app, args []string) error {
 			return fmt.Errorf("libvirt changed since the plan was saved; nothing was changed:\n  %s", strings.Join(moved, "\n  "))
 		}
 	}
-	if err := checkKeys(s.cfg); err != nil {
-		return err
-	}
 	f.planOptions = opts
 	return a.execute(ctx, &f, s, plan, d, "apply these changes")
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/url"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -136,53 +134,4 @@ func (a *app) open(ctx context.Context, cfg *spec.Config) (*session, error) {
 		return nil, errors.Join(errs...)
 	}
 	return s, nil
-}
-
-// checkPools enforces require_nvme on pools the configuration will create
-// or use, on hypervisors that run on this machine.
-func checkPools(cfg *spec.Config, invs map[string]*provision.Inventory) error {
-	var errs []error
-	for _, p := range cfg.Pools {
-		if !p.RequireNVMe {
-			continue
-		}
-		hv, _ := cfg.Hypervisor(p.Hypervisor)
-		u, err := url.Parse(hv.URI)
-		if err != nil || u.Host != "" {
-			errs = append(errs, fmt.Errorf("pool %q: require_nvme can only be checked on a hypervisor on this machine, and %q is remote", p.Name, hv.URI))
-			continue
-		}
-		if strings.HasPrefix(hv.URI, "test:") {
-			continue // libvirt's test driver has no disks to check
-		}
-		path := p.Path
-		if inv := invs[p.Hypervisor]; inv != nil {
-			for _, ps := range inv.Pools {
-				if ps.Name == p.Name && ps.Path != "" {
-					path = ps.Path // an existing pool is checked where it really is
-				}
-			}
-		}
-		if err := provision.CheckNVMe(path, "/sys"); err != nil {
-			errs = append(errs, fmt.Errorf("pool %q has require_nvme = true, but %w; use an NVMe-backed path or remove require_nvme", p.Name, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// hostKeyFiles checks up front that every host's private key is readable,
-// so apply fails before creating anything rather than after booting.
-func checkKeys(cfg *spec.Config) error {
-	var errs []error
-	seen := map[string]bool{}
-	for _, h := range cfg.Hosts {
-		if seen[h.SSH.PrivateKeyFile] {
-			continue
-		}
-		seen[h.SSH.PrivateKeyFile] = true
-		if _, err := os.Stat(h.SSH.PrivateKeyFile); err != nil {
-			errs = append(errs, fmt.Errorf("host %q: ssh private_key_file: %w", h.Base, err))
-		}
-	}
-	return errors.Join(errs...)
 }

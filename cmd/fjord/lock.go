@@ -22,11 +22,11 @@ type projectLock struct{ f *os.File }
 // lockProject takes the project's lock, waiting up to timeout (0: do not
 // wait) and failing with the holder's description.
 func lockProject(ctx context.Context, getenv func(string) string, project, what string, timeout time.Duration) (*projectLock, error) {
-	kh, err := knownHostsPath(getenv, project)
+	dir, err := projectStateDir(getenv, project)
 	if err != nil {
 		return nil, err
 	}
-	path := filepath.Join(filepath.Dir(kh), "lock")
+	path := filepath.Join(dir, "lock")
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}

@@ -109,7 +109,7 @@ func (a *app) makePlan(ctx context.Context, c *configFlags, destroy bool, popts 
 	}
 	d := p.d
 	if !destroy {
-		if err := checkPools(cfg, s.invs); err != nil {
+		if err := provision.CheckPools(cfg, s.invs); err != nil {
 			s.close()
 			return nil, nil, nil, err
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/fjord-dev/fjord/provision"
@@ -36,9 +35,6 @@ func runRebuild(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer s.close()
-	if err := checkKeys(s.cfg); err != nil {
-		return err
-	}
 	var found bool
 	for _, c := range plan.Changes {
 		if c.Kind == provision.KindHost && c.Name == name {
@@ -60,39 +56,12 @@ func runRebuild(ctx context.Context, a *app, args []string) error {
 	return a.execute(ctx, &f, s, plan, d, "rebuild host "+name+" (its disk is replaced)")
 }
 
-// liveHostKey reads the host's private ed25519 host key over a connection
-// that accepts only the key pinned for it, and checks that they match.
+// liveHostKey reads, from the live host, the host key pinned for it.
 func liveHostKey(ctx context.Context, s *session, name string) (sshx.KeyPair, error) {
 	for _, h := range s.pinnedHosts(ctx) {
-		if h.host.Name != name {
-			continue
+		if h.host.Name == name {
+			return provision.ReadHostKey(ctx, h.host, h.address, h.hostKey, provision.DialSSH)
 		}
-		key, err := sshx.ReadPrivateKey(h.host.SSH.PrivateKeyFile)
-		if err != nil {
-			return sshx.KeyPair{}, err
-		}
-		cctx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		c, err := sshx.Dial(cctx, sshx.Target{Addr: net.JoinHostPort(h.address, "22"), User: h.host.SSH.User, PrivateKey: key, PinnedKey: h.hostKey})
-		if err != nil {
-			return sshx.KeyPair{}, err
-		}
-		defer c.Close()
-		r, err := c.Run(cctx, "sudo -n cat /etc/ssh/ssh_host_ed25519_key")
-		if err != nil {
-			return sshx.KeyPair{}, err
-		}
-		if r.ExitCode != 0 {
-			return sshx.KeyPair{}, fmt.Errorf("read the host key: %s", sshx.Short(r.Stderr))
-		}
-		kp, err := sshx.ParseHostKey([]byte(r.Stdout))
-		if err != nil {
-			return sshx.KeyPair{}, err
-		}
-		if kp.Public != h.hostKey {
-			return sshx.KeyPair{}, fmt.Errorf("the host's key file (%s) is not the pinned key (%s)", sshx.Fingerprint(kp.Public), sshx.Fingerprint(h.hostKey))
-		}
-		return kp, nil
 	}
 	return sshx.KeyPair{}, errors.New("the host has no pinned key recorded")
 }

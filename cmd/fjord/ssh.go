@@ -58,15 +58,25 @@ func (s *session) pinnedHosts(ctx context.Context) []pinnedHost {
 // knownHostsPath is where fjord keeps the pinned keys of a project for
 // OpenSSH: under the user's state directory, never in /tmp.
 func knownHostsPath(getenv func(string) string, project string) (string, error) {
+	dir, err := projectStateDir(getenv, project)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "known_hosts"), nil
+}
+
+// projectStateDir is where fjord keeps a project's local state (the
+// pinned keys' known_hosts file, the lock): XDG_STATE_HOME/fjord/PROJECT.
+func projectStateDir(getenv func(string) string, project string) (string, error) {
 	dir := getenv("XDG_STATE_HOME")
 	if dir == "" {
 		home, err := os.UserHomeDir()
 		if err != nil {
-			return "", fmt.Errorf("no home directory for fjord's known_hosts: %w", err)
+			return "", fmt.Errorf("no home directory for fjord's state: %w", err)
 		}
 		dir = filepath.Join(home, ".local", "state")
 	}
-	return filepath.Join(dir, "fjord", project, "known_hosts"), nil
+	return filepath.Join(dir, "fjord", project), nil
 }
 
 // writeKnownHosts writes one line per host: its alias and address, both
