@@ -2,6 +2,7 @@ package provision
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -289,5 +290,40 @@ func TestProtect(t *testing.T) {
 	c3.Hosts[0].Disk = 8 * spec.GiB
 	if p := MakePlan(prepare(t, c3), map[string]*Inventory{"hv": inv}, PlanOptions{}); len(p.Refused) != 0 {
 		t.Errorf("protect = false in the configuration still refused: %v", p.Refused)
+	}
+}
+
+// Diff finds what moved between two plans, whatever the order of their
+// changes, and nothing between a plan and itself.
+func TestDiffPlans(t *testing.T) {
+	d := prepare(t, testConfig("web", "db"))
+	empty := MakePlan(d, map[string]*Inventory{"hv": {}}, PlanOptions{})
+	done := MakePlan(d, map[string]*Inventory{"hv": applied(d)}, PlanOptions{})
+	if diffs, refused := Diff(empty, empty); len(diffs) != 0 || refused {
+		t.Errorf("a plan differs from itself: %+v", diffs)
+	}
+	shuffled := *empty
+	shuffled.Changes = append([]Change(nil), empty.Changes...)
+	slices.Reverse(shuffled.Changes)
+	if diffs, _ := Diff(empty, &shuffled); len(diffs) != 0 {
+		t.Errorf("order counted: %+v", diffs)
+	}
+	diffs, _ := Diff(empty, done)
+	moved := map[string]bool{}
+	for _, df := range diffs {
+		moved[df.Kind+"."+df.Name] = true
+		if df.Was == nil || df.Now == nil {
+			t.Errorf("%s.%s is in only one plan", df.Kind, df.Name)
+		}
+	}
+	for _, want := range []string{"host.web", "host.db", "pool.pool", "network.net", "image.deb"} {
+		if !moved[want] {
+			t.Errorf("%s did not move between create and no-op: %v", want, moved)
+		}
+	}
+	refused := *done
+	refused.Refused = []string{"x"}
+	if _, r := Diff(done, &refused); !r {
+		t.Error("a new refusal went unnoticed")
 	}
 }

@@ -106,7 +106,7 @@ func (a *app) execute(ctx context.Context, f *applyFlags, s *session, plan *prov
 	if err := s.refresh(ctx); err != nil {
 		return err
 	}
-	if now := provision.MakePlan(d, s.invs, f.planOptions); !samePlan(now, plan) {
+	if diffs, refusals := provision.Diff(plan, provision.MakePlan(d, s.invs, f.planOptions)); len(diffs) > 0 || refusals {
 		return errors.New("libvirt changed since the plan was shown (another fjord or a person acted on the project); nothing was changed: run the command again")
 	}
 	cache, _ := os.UserCacheDir()
@@ -188,11 +188,4 @@ func (a *app) renderResult(res *provision.Result, took time.Duration) {
 		}
 	}
 	fmt.Fprintf(a.stdout, "\nApply finished in %s.\n", took.Round(time.Second))
-}
-
-// samePlan compares the changes of two plans.
-func samePlan(a, b *provision.Plan) bool {
-	x, _ := json.Marshal(a)
-	y, _ := json.Marshal(b)
-	return string(x) == string(y)
 }

@@ -85,31 +85,23 @@ func readSavedPlan(path string) (*savedPlan, error) {
 	return &sp, nil
 }
 
-// planDrift lists the changes that differ between the saved and the
-// current plan, as "host.web: saved create, now no-op".
+// planDrift renders the changes that differ between the saved and the
+// current plan, one line each.
 func planDrift(saved, now *provision.Plan) []string {
-	key := func(c provision.Change) string { return c.Hypervisor + "/" + c.Kind + "." + c.Name }
-	was, is := map[string]provision.Change{}, map[string]provision.Change{}
-	for _, c := range saved.Changes {
-		was[key(c)] = c
-	}
-	for _, c := range now.Changes {
-		is[key(c)] = c
-	}
+	diffs, refusals := provision.Diff(saved, now)
 	var out []string
-	for k, c := range was {
-		n, ok := is[k]
+	for _, d := range diffs {
 		switch {
-		case !ok:
-			out = append(out, fmt.Sprintf("%s.%s: saved %s, now nothing to do", c.Kind, c.Name, c.Action))
-		case n.Action != c.Action || n.Owned != c.Owned || strings.Join(n.Reasons, ";") != strings.Join(c.Reasons, ";"):
-			out = append(out, fmt.Sprintf("%s.%s: saved %s (%s), now %s (%s)", c.Kind, c.Name, c.Action, strings.Join(c.Reasons, "; "), n.Action, strings.Join(n.Reasons, "; ")))
+		case d.Now == nil:
+			out = append(out, fmt.Sprintf("%s.%s: saved %s, now nothing to do", d.Kind, d.Name, d.Was.Action))
+		case d.Was == nil:
+			out = append(out, fmt.Sprintf("%s.%s: not in the saved plan, now %s", d.Kind, d.Name, d.Now.Action))
+		default:
+			out = append(out, fmt.Sprintf("%s.%s: saved %s (%s), now %s (%s)", d.Kind, d.Name, d.Was.Action, strings.Join(d.Was.Reasons, "; "), d.Now.Action, strings.Join(d.Now.Reasons, "; ")))
 		}
 	}
-	for k, n := range is {
-		if _, ok := was[k]; !ok {
-			out = append(out, fmt.Sprintf("%s.%s: not in the saved plan, now %s", n.Kind, n.Name, n.Action))
-		}
+	if refusals {
+		out = append(out, fmt.Sprintf("refusals: saved %q, now %q", saved.Refused, now.Refused))
 	}
 	sort.Strings(out)
 	return out
