@@ -129,7 +129,11 @@ func (a *applier) step(object, phase string, fn func() error) (time.Duration, er
 // before any host is touched. The returned error summarises every failure.
 func Apply(ctx context.Context, plan *Plan, d *Desired, hvs map[string]Hypervisor, opts Options) (*Result, error) {
 	if len(plan.Refused) > 0 {
-		return &Result{}, fmt.Errorf("the plan is refused:\n  %s", strings.Join(plan.Refused, "\n  "))
+		hosts := make([]string, len(plan.Refused))
+		for i, r := range plan.Refused {
+			hosts[i] = r.Host
+		}
+		return &Result{}, fmt.Errorf("the plan is refused: protected hosts %s would be replaced or deleted", strings.Join(hosts, ", "))
 	}
 	if opts.Parallelism <= 0 {
 		opts.Parallelism = 4

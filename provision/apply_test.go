@@ -288,7 +288,7 @@ func TestApplyCreatesHostsInParallelAndIsolatesFailures(t *testing.T) {
 func TestApplyRefusesARefusedPlan(t *testing.T) {
 	d := prepare(t, testConfig("web"))
 	hv := newFakeHV()
-	_, err := Apply(context.Background(), &Plan{Refused: []string{"host \"web\" is protected"}}, d, map[string]Hypervisor{"hv": hv}, Options{WithoutAuthzPlugin: true})
+	_, err := Apply(context.Background(), &Plan{Refused: []Refusal{{Host: "web", Action: Delete}}}, d, map[string]Hypervisor{"hv": hv}, Options{WithoutAuthzPlugin: true})
 	if err == nil || len(hv.calls) != 0 {
 		t.Fatalf("err %v, calls %v", err, hv.calls)
 	}

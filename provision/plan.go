@@ -38,7 +38,7 @@ type Change struct {
 	Name       string   `json:"name"`
 	Hypervisor string   `json:"hypervisor"`
 	Action     Action   `json:"action"`
-	Reasons    []string `json:"reasons,omitempty"`
+	Reasons    []Reason `json:"reasons,omitempty"`
 	// Pool holds a volume's pool, for volume and image changes.
 	Pool string `json:"pool,omitempty"`
 	// Reconfigure marks a host update that changes vcpu or memory in
@@ -56,7 +56,7 @@ type Plan struct {
 	Changes []Change `json:"changes"`
 	// Refused lists changes the plan may not make (protected hosts); a plan
 	// with refusals must not be applied.
-	Refused []string `json:"refused,omitempty"`
+	Refused []Refusal `json:"refused,omitempty"`
 }
 
 // PlanOptions narrow or force a plan.
@@ -235,9 +235,9 @@ func MakePlan(d *Desired, actual map[string]*Inventory, opts PlanOptions) *Plan 
 			wantPools[sp.Name] = true
 			if ps, ok := findPool(inv, sp.Name); ok {
 				owned := ps.OwnedBy == cfg.Project
-				add(Change{Kind: KindPool, Name: sp.Name, Hypervisor: hv, Action: NoOp, Owned: owned, Reasons: []string{existsReason(owned)}})
+				add(Change{Kind: KindPool, Name: sp.Name, Hypervisor: hv, Action: NoOp, Owned: owned, Reasons: []Reason{{Code: ReasonExists, Owned: owned}}})
 			} else {
-				add(Change{Kind: KindPool, Name: sp.Name, Hypervisor: hv, Action: Create, Reasons: []string{"no pool of this name on " + hv}})
+				add(Change{Kind: KindPool, Name: sp.Name, Hypervisor: hv, Action: Create, Reasons: []Reason{{Code: ReasonAbsent, Field: "pool", Object: hv}}})
 			}
 		}
 		for _, sn := range cfg.Networks {
@@ -246,9 +246,9 @@ func MakePlan(d *Desired, actual map[string]*Inventory, opts PlanOptions) *Plan 
 			}
 			wantNets[sn.Name] = true
 			if ns, ok := findNetwork(inv, sn.Name); ok {
-				add(Change{Kind: KindNetwork, Name: sn.Name, Hypervisor: hv, Action: NoOp, Owned: ns.Owned, Reasons: []string{existsReason(ns.Owned)}})
+				add(Change{Kind: KindNetwork, Name: sn.Name, Hypervisor: hv, Action: NoOp, Owned: ns.Owned, Reasons: []Reason{{Code: ReasonExists, Owned: ns.Owned}}})
 			} else {
-				add(Change{Kind: KindNetwork, Name: sn.Name, Hypervisor: hv, Action: Create, Reasons: []string{"no network of this name on " + hv}})
+				add(Change{Kind: KindNetwork, Name: sn.Name, Hypervisor: hv, Action: Create, Reasons: []Reason{{Code: ReasonAbsent, Field: "network", Object: hv}}})
 			}
 		}
 
@@ -273,9 +273,9 @@ func MakePlan(d *Desired, actual map[string]*Inventory, opts PlanOptions) *Plan 
 			imgSeen[key] = true
 			c := Change{Kind: KindImage, Name: im.Name, Hypervisor: hv, Pool: h.Spec.Pool}
 			if _, ok := findVolume(inv, h.Spec.Pool, vol); ok {
-				c.Action, c.Reasons = NoOp, []string{"imported as " + vol}
+				c.Action, c.Reasons = NoOp, []Reason{{Code: ReasonImported, Object: vol}}
 			} else {
-				c.Action, c.Reasons = Create, []string{"import into pool " + h.Spec.Pool + " as " + vol}
+				c.Action, c.Reasons = Create, []Reason{{Code: ReasonImport, Field: h.Spec.Pool, Object: vol}}
 			}
 			add(c)
 		}
@@ -289,7 +289,7 @@ func MakePlan(d *Desired, actual map[string]*Inventory, opts PlanOptions) *Plan 
 			wantDomains[name] = true
 			c := planHost(cfg.Project, hv, h, inv)
 			if replace[h.Spec.Name] && (c.Action == NoOp || c.Action == Update) {
-				c.Action, c.Reasons = Replace, []string{"replacement requested with -replace"}
+				c.Action, c.Reasons = Replace, []Reason{{Code: ReasonReplaceRequested}}
 			}
 			add(c)
 		}
@@ -297,7 +297,7 @@ func MakePlan(d *Desired, actual map[string]*Inventory, opts PlanOptions) *Plan 
 		// What the project owns here but no longer wants.
 		for _, ds := range inv.Domains {
 			if !wantDomains[ds.Name] {
-				add(Change{Kind: KindHost, Name: ds.Meta.Host, Hypervisor: hv, Action: Delete, Reasons: []string{"not in the configuration"}})
+				add(Change{Kind: KindHost, Name: ds.Meta.Host, Hypervisor: hv, Action: Delete, Reasons: []Reason{{Code: ReasonNotConfigured}}})
 			}
 		}
 		// A protected host may be neither replaced nor deleted. For a host in
@@ -317,8 +317,7 @@ func MakePlan(d *Desired, actual map[string]*Inventory, opts PlanOptions) *Plan 
 				prot = ds.Meta.Protect
 			}
 			if prot {
-				p.Refused = append(p.Refused, fmt.Sprintf("host %q is protected (protect = true) and would be %sd (%s); set protect = false and apply that first",
-					c.Name, map[Action]string{Replace: "replace", Delete: "delete"}[c.Action], strings.Join(c.Reasons, "; ")))
+				p.Refused = append(p.Refused, Refusal{Host: c.Name, Action: c.Action, Reasons: c.Reasons})
 			}
 		}
 		// Volumes of the project's domains are fjord's too, even when the
@@ -341,22 +340,22 @@ func MakePlan(d *Desired, actual map[string]*Inventory, opts PlanOptions) *Plan 
 			// disposable hosts) does not import it again.
 			if im, ok := currentImage(cfg, vs.Name); ok && wantPools[vs.Pool] {
 				add(Change{Kind: KindImage, Name: im, Hypervisor: hv, Pool: vs.Pool, Action: NoOp,
-					Reasons: []string{"imported as " + vs.Name + "; kept while the image and pool " + vs.Pool + " are configured"}})
+					Reasons: []Reason{{Code: ReasonKeptImage, Field: vs.Pool, Object: vs.Name}}})
 				continue
 			}
 			if !known[vs.Name] && !isImageVolume(cfg, vs.Name) {
 				continue // named like fjord's, but not one fjord makes for this configuration: never touched
 			}
-			add(Change{Kind: KindVolume, Name: vs.Name, Pool: vs.Pool, Hypervisor: hv, Action: Delete, Reasons: []string{"owned by " + cfg.Project + " and no longer used"}})
+			add(Change{Kind: KindVolume, Name: vs.Name, Pool: vs.Pool, Hypervisor: hv, Action: Delete, Reasons: []Reason{{Code: ReasonNoLongerUsed, Object: cfg.Project}}})
 		}
 		for _, ns := range inv.Networks {
 			if ns.Owned && !wantNets[ns.Name] {
-				add(Change{Kind: KindNetwork, Name: ns.Name, Hypervisor: hv, Action: Delete, Reasons: []string{"created by fjord and no longer in the configuration"}})
+				add(Change{Kind: KindNetwork, Name: ns.Name, Hypervisor: hv, Action: Delete, Reasons: []Reason{{Code: ReasonOrphaned}}})
 			}
 		}
 		for _, ps := range inv.Pools {
 			if ps.OwnedBy == cfg.Project && !wantPools[ps.Name] {
-				add(Change{Kind: KindPool, Name: ps.Name, Hypervisor: hv, Action: Delete, Reasons: []string{"created by fjord and no longer in the configuration"}})
+				add(Change{Kind: KindPool, Name: ps.Name, Hypervisor: hv, Action: Delete, Reasons: []Reason{{Code: ReasonOrphaned}}})
 			}
 		}
 	}
@@ -386,12 +385,6 @@ func (p *Plan) target(d *Desired, hosts map[string]bool) {
 	p.Changes = kept
 }
 
-func existsReason(owned bool) string {
-	if owned {
-		return "exists (created by fjord)"
-	}
-	return "exists (not created by fjord: used as it is, never changed or deleted)"
-}
 
 // planHost compares one desired host with the domain found for it.
 func planHost(project, hv string, h DesiredHost, inv *Inventory) Change {
@@ -399,19 +392,19 @@ func planHost(project, hv string, h DesiredHost, inv *Inventory) Change {
 	name := DomainName(project, h.Spec.Name)
 	ds, ok := findDomain(inv, name)
 	if !ok {
-		c.Action, c.Reasons = Create, []string{"no domain " + name}
+		c.Action, c.Reasons = Create, []Reason{{Code: ReasonAbsent, Object: name}}
 		return c
 	}
 	restart, reasons := diffMeta(ds.Meta, h.Meta)
 	// Edited outside fjord (virsh setvcpus, setmaxmem, edit): restore.
 	if ds.VCPU != 0 && ds.VCPU != h.Meta.VCPU && ds.Meta.VCPU == h.Meta.VCPU {
-		restart = append(restart, fmt.Sprintf("vcpu: %d, changed outside fjord → %d (in place, restarts the guest)", ds.VCPU, h.Meta.VCPU))
+		restart = append(restart, Reason{Code: ReasonEditedOutside, Field: "vcpu", Old: fmt.Sprint(ds.VCPU), New: fmt.Sprint(h.Meta.VCPU), Effect: EffectRestart})
 	}
 	if ds.MemoryKiB != 0 && absDiff(ds.MemoryKiB*1024, h.Meta.Memory) >= uint64(spec.MiB) && ds.Meta.Memory == h.Meta.Memory { // libvirt may round to its alignment
-		restart = append(restart, fmt.Sprintf("memory: %s, changed outside fjord → %s (in place, restarts the guest)", spec.Size(ds.MemoryKiB*1024), spec.Size(h.Meta.Memory)))
+		restart = append(restart, Reason{Code: ReasonEditedOutside, Field: "memory", Old: spec.Size(ds.MemoryKiB * 1024).String(), New: spec.Size(h.Meta.Memory).String(), Effect: EffectRestart})
 	}
 	if _, ok := findVolume(inv, h.Spec.Pool, OverlayVolume(project, h.Spec.Name)); !ok {
-		reasons = append(reasons, "root disk volume "+OverlayVolume(project, h.Spec.Name)+" is missing")
+		reasons = append(reasons, Reason{Code: ReasonVolumeMissing, Object: OverlayVolume(project, h.Spec.Name)})
 	}
 	switch {
 	case len(reasons) > 0:
@@ -419,22 +412,22 @@ func planHost(project, hv string, h DesiredHost, inv *Inventory) Change {
 	case len(restart) > 0 && (ds.State == "running" || ds.State == "shutoff"):
 		c.Action, c.Reasons, c.Reconfigure = Update, restart, true
 	case ds.State == "shutoff":
-		c.Action, c.Reasons = Update, []string{"domain is shut off: start it"}
+		c.Action, c.Reasons = Update, []Reason{{Code: ReasonShutOff}}
 	case ds.State != "running":
-		c.Action, c.Reasons = Replace, []string{"domain is " + ds.State}
+		c.Action, c.Reasons = Replace, []Reason{{Code: ReasonState, Object: ds.State}}
 	case seedLeft(inv, project, h):
 		// The seed goes only after verification: an apply stopped before
 		// that left a host nobody has verified, with its key on a disk.
-		c.Action, c.Reasons = Update, []string{"provisioning did not finish (its seed is still there): wait for it, verify and seal it"}
+		c.Action, c.Reasons = Update, []Reason{{Code: ReasonUnsealed}}
 	default:
-		c.Action, c.Reasons = NoOp, []string{"running, matches the configuration"}
+		c.Action, c.Reasons = NoOp, []Reason{{Code: ReasonMatches}}
 	}
-	var meta []string
+	var meta []Reason
 	if ds.Meta.Protect != h.Meta.Protect {
-		meta = append(meta, fmt.Sprintf("protect: %t → %t (metadata only)", ds.Meta.Protect, h.Meta.Protect))
+		meta = append(meta, Reason{Code: ReasonChanged, Field: "protect", Old: fmt.Sprint(ds.Meta.Protect), New: fmt.Sprint(h.Meta.Protect), Effect: EffectMetadata})
 	}
 	if ds.Autostart != h.Meta.Autostart {
-		meta = append(meta, fmt.Sprintf("autostart: %t → %t (in place)", ds.Autostart, h.Meta.Autostart))
+		meta = append(meta, Reason{Code: ReasonChanged, Field: "autostart", Old: fmt.Sprint(ds.Autostart), New: fmt.Sprint(h.Meta.Autostart), Effect: EffectInPlace})
 	}
 	if len(meta) > 0 && c.Action != Replace {
 		if c.Action == NoOp {
@@ -460,34 +453,37 @@ func seedLeft(inv *Inventory, project string, h DesiredHost) bool {
 // diffMeta lists, field by field, how the recorded metadata differs from
 // the desired one: changes libvirt can make in place with a restart (vcpu,
 // memory), and changes that need a new guest.
-func diffMeta(old, want HostMeta) (restart, r []string) {
+func diffMeta(old, want HostMeta) (restart, r []Reason) {
+	changed := func(field, a, b string, e Effect) Reason {
+		return Reason{Code: ReasonChanged, Field: field, Old: a, New: b, Effect: e}
+	}
 	str := func(field, a, b string) {
 		if a != b {
-			r = append(r, fmt.Sprintf("%s: %s → %s", field, orNone(a), orNone(b)))
+			r = append(r, changed(field, a, b, EffectReplace))
 		}
 	}
 	if old.VCPU != want.VCPU {
-		restart = append(restart, fmt.Sprintf("vcpu: %d → %d (in place, restarts the guest)", old.VCPU, want.VCPU))
+		restart = append(restart, changed("vcpu", fmt.Sprint(old.VCPU), fmt.Sprint(want.VCPU), EffectRestart))
 	}
 	if old.Memory != want.Memory {
-		restart = append(restart, fmt.Sprintf("memory: %s → %s (in place, restarts the guest)", spec.Size(old.Memory), spec.Size(want.Memory)))
+		restart = append(restart, changed("memory", spec.Size(old.Memory).String(), spec.Size(want.Memory).String(), EffectRestart))
 	}
 	if old.Disk != want.Disk {
-		r = append(r, fmt.Sprintf("disk: %s → %s", spec.Size(old.Disk), spec.Size(want.Disk)))
+		r = append(r, changed("disk", spec.Size(old.Disk).String(), spec.Size(want.Disk).String(), EffectReplace))
 	}
 	if old.DataDisk != want.DataDisk {
-		r = append(r, fmt.Sprintf("docker data_disk: %s → %s", spec.Size(old.DataDisk), spec.Size(want.DataDisk)))
+		r = append(r, changed("docker data_disk", spec.Size(old.DataDisk).String(), spec.Size(want.DataDisk).String(), EffectReplace))
 	}
 	str("image", old.Image, want.Image)
 	if old.Image == want.Image && old.ImageSHA != want.ImageSHA {
-		r = append(r, "image sha256 changed")
+		r = append(r, changed("image sha256", "", "", EffectReplace))
 	}
 	str("pool", old.Pool, want.Pool)
 	str("network", old.Network, want.Network)
 	str("mac", old.MAC, want.MAC)
 	str("ip", old.IP, want.IP)
 	if old.SeedHash != want.SeedHash {
-		r = append(r, "user-data changed (cloud-init only runs on first boot)")
+		r = append(r, changed("user-data", "", "", EffectReplace))
 	}
 	return restart, r
 }

@@ -57,7 +57,7 @@ func summary(p *Plan) string {
 		if c.Action == NoOp {
 			continue
 		}
-		b.WriteString(string(c.Action) + " " + c.Kind + "." + c.Name + ": " + strings.Join(c.Reasons, "; ") + "\n")
+		b.WriteString(string(c.Action) + " " + c.Kind + "." + c.Name + ": " + ReasonTexts(c.Reasons, "; ") + "\n")
 	}
 	return b.String()
 }
@@ -273,12 +273,13 @@ func TestProtect(t *testing.T) {
 	c2 := testConfig("web")
 	c2.Hosts[0].Protect, c2.Hosts[0].Disk = true, 8*spec.GiB
 	p := MakePlan(prepare(t, c2), map[string]*Inventory{"hv": inv}, PlanOptions{})
-	if len(p.Refused) != 1 || !strings.Contains(p.Refused[0], `host "web" is protected`) {
+	if len(p.Refused) != 1 || p.Refused[0].Host != "web" || p.Refused[0].Action != Replace ||
+		len(p.Refused[0].Reasons) != 1 || p.Refused[0].Reasons[0].Field != "disk" {
 		t.Errorf("refused = %v", p.Refused)
 	}
 	// So is destroy, from the protection recorded in the domain.
 	p = MakePlan(Empty(testConfig("web")), map[string]*Inventory{"hv": inv}, PlanOptions{})
-	if len(p.Refused) != 1 || !strings.Contains(p.Refused[0], "would be deleted") {
+	if len(p.Refused) != 1 || p.Refused[0].Action != Delete || !strings.Contains(p.Refused[0].String(), "would be deleted") {
 		t.Errorf("destroy refused = %v", p.Refused)
 	}
 	// Lifting protection is an in-place metadata update, then the replace is allowed.
@@ -322,7 +323,7 @@ func TestDiffPlans(t *testing.T) {
 		}
 	}
 	refused := *done
-	refused.Refused = []string{"x"}
+	refused.Refused = []Refusal{{Host: "web", Action: Delete}}
 	if _, r := Diff(done, &refused); !r {
 		t.Error("a new refusal went unnoticed")
 	}

@@ -49,7 +49,9 @@ func Diff(a, b *Plan) (diffs []PlanDifference, refusalsDiffer bool) {
 		}
 		diffs = append(diffs, PlanDifference{Kind: c.Kind, Name: c.Name, Hypervisor: c.Hypervisor, Was: w, Now: n})
 	}
-	return diffs, !slices.Equal(a.Refused, b.Refused)
+	return diffs, !slices.EqualFunc(a.Refused, b.Refused, func(x, y Refusal) bool {
+		return x.Host == y.Host && x.Action == y.Action && slices.Equal(x.Reasons, y.Reasons)
+	})
 }
 
 func sameChange(a, b Change) bool {

@@ -135,7 +135,7 @@ func renderPlan(w io.Writer, p *provision.Plan) {
 			same = append(same, c.Kind+"."+c.Name)
 			continue
 		}
-		fmt.Fprintf(w, "%s%-28s %-8s %s\n", actionSymbols[c.Action], c.Kind+"."+c.Name, c.Action, strings.Join(c.Reasons, "; "))
+		fmt.Fprintf(w, "%s%-28s %-8s %s\n", actionSymbols[c.Action], c.Kind+"."+c.Name, c.Action, provision.ReasonTexts(c.Reasons, "; "))
 	}
 	for _, r := range p.Refused {
 		fmt.Fprintf(w, "\nRefused: %s\n", r)

@@ -200,15 +200,15 @@ func TestSavedPlanRefusedWhenTheConfigurationChanged(t *testing.T) {
 
 func TestPlanDriftNamesWhatMoved(t *testing.T) {
 	saved := &provision.Plan{Changes: []provision.Change{
-		{Kind: "host", Name: "web", Hypervisor: "hv", Action: provision.Create, Reasons: []string{"no domain p-web"}},
+		{Kind: "host", Name: "web", Hypervisor: "hv", Action: provision.Create, Reasons: []provision.Reason{{Code: provision.ReasonAbsent, Object: "p-web"}}},
 		{Kind: "pool", Name: "p", Hypervisor: "hv", Action: provision.Create},
 	}}
 	now := &provision.Plan{Changes: []provision.Change{
-		{Kind: "host", Name: "web", Hypervisor: "hv", Action: provision.NoOp, Reasons: []string{"running"}},
+		{Kind: "host", Name: "web", Hypervisor: "hv", Action: provision.NoOp, Reasons: []provision.Reason{{Code: provision.ReasonMatches}}},
 		{Kind: "network", Name: "n", Hypervisor: "hv", Action: provision.Create},
 	}}
 	got := strings.Join(planDrift(saved, now), "\n")
-	for _, want := range []string{"host.web: saved create (no domain p-web), now no-op (running)", "pool.p: saved create, now nothing to do", "network.n: not in the saved plan, now create"} {
+	for _, want := range []string{"host.web: saved create (no domain p-web), now no-op (running, matches the configuration)", "pool.p: saved create, now nothing to do", "network.n: not in the saved plan, now create"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("drift lacks %q:\n%s", want, got)
 		}
@@ -224,15 +224,15 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // in-place update, a replace, a delete and a refusal.
 func TestPlanTextGolden(t *testing.T) {
 	p := &provision.Plan{Project: "demo", Changes: []provision.Change{
-		{Kind: "pool", Name: "nvme", Action: provision.NoOp, Reasons: []string{"exists (created by fjord)"}},
+		{Kind: "pool", Name: "nvme", Action: provision.NoOp, Owned: true, Reasons: []provision.Reason{{Code: provision.ReasonExists, Owned: true}}},
 		{Kind: "network", Name: "lab", Action: provision.NoOp},
-		{Kind: "image", Name: "bookworm", Action: provision.Create, Reasons: []string{"import into pool nvme as fjord-demo-image-bookworm-1f3c1b7f47b2.qcow2"}},
-		{Kind: "host", Name: "web-0", Action: provision.Update, Reconfigure: true, Reasons: []string{"memory: 2GiB → 4GiB (in place, restarts the guest)"}},
-		{Kind: "host", Name: "web-1", Action: provision.Replace, Reasons: []string{"image sha256 changed", "user-data changed (cloud-init only runs on first boot)"}},
-		{Kind: "host", Name: "db", Action: provision.Create, Reasons: []string{"no domain demo-db"}},
-		{Kind: "host", Name: "old", Action: provision.Delete, Reasons: []string{"not in the configuration"}},
-		{Kind: "volume", Name: "fjord-demo-image-bookworm-aaaaaaaaaaaa.qcow2", Action: provision.Delete, Reasons: []string{"owned by demo and no longer used"}},
-	}, Refused: []string{`host "old" is protected (protect = true) and would be deleted (not in the configuration); set protect = false and apply that first`}}
+		{Kind: "image", Name: "bookworm", Action: provision.Create, Reasons: []provision.Reason{{Code: provision.ReasonImport, Field: "nvme", Object: "fjord-demo-image-bookworm-1f3c1b7f47b2.qcow2"}}},
+		{Kind: "host", Name: "web-0", Action: provision.Update, Reconfigure: true, Reasons: []provision.Reason{{Code: provision.ReasonChanged, Field: "memory", Old: "2GiB", New: "4GiB", Effect: provision.EffectRestart}}},
+		{Kind: "host", Name: "web-1", Action: provision.Replace, Reasons: []provision.Reason{{Code: provision.ReasonChanged, Field: "image sha256", Effect: provision.EffectReplace}, {Code: provision.ReasonChanged, Field: "user-data", Effect: provision.EffectReplace}}},
+		{Kind: "host", Name: "db", Action: provision.Create, Reasons: []provision.Reason{{Code: provision.ReasonAbsent, Object: "demo-db"}}},
+		{Kind: "host", Name: "old", Action: provision.Delete, Reasons: []provision.Reason{{Code: provision.ReasonNotConfigured}}},
+		{Kind: "volume", Name: "fjord-demo-image-bookworm-aaaaaaaaaaaa.qcow2", Action: provision.Delete, Reasons: []provision.Reason{{Code: provision.ReasonNoLongerUsed, Object: "demo"}}},
+	}, Refused: []provision.Refusal{{Host: "old", Action: provision.Delete, Reasons: []provision.Reason{{Code: provision.ReasonNotConfigured}}}}}
 	var b bytes.Buffer
 	renderPlan(&b, p)
 	path := filepath.Join("testdata", "plan.golden")

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"github.com/fjord-dev/fjord/provision"
 )
@@ -97,11 +96,11 @@ func planDrift(saved, now *provision.Plan) []string {
 		case d.Was == nil:
 			out = append(out, fmt.Sprintf("%s.%s: not in the saved plan, now %s", d.Kind, d.Name, d.Now.Action))
 		default:
-			out = append(out, fmt.Sprintf("%s.%s: saved %s (%s), now %s (%s)", d.Kind, d.Name, d.Was.Action, strings.Join(d.Was.Reasons, "; "), d.Now.Action, strings.Join(d.Now.Reasons, "; ")))
+			out = append(out, fmt.Sprintf("%s.%s: saved %s (%s), now %s (%s)", d.Kind, d.Name, d.Was.Action, provision.ReasonTexts(d.Was.Reasons, "; "), d.Now.Action, provision.ReasonTexts(d.Now.Reasons, "; ")))
 		}
 	}
 	if refusals {
-		out = append(out, fmt.Sprintf("refusals: saved %q, now %q", saved.Refused, now.Refused))
+		out = append(out, fmt.Sprintf("refusals: saved %d, now %d", len(saved.Refused), len(now.Refused)))
 	}
 	sort.Strings(out)
 	return out

@@ -1,0 +1,170 @@
+package provision
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// ReasonCode says what kind of reason a Reason is.
+type ReasonCode string
+
+// The reasons a plan gives.
+const (
+	// ReasonAbsent: no object of this name exists on Object (a
+	// hypervisor), or no domain Object exists.
+	ReasonAbsent ReasonCode = "absent"
+	// ReasonExists: the object exists; Owned says whether fjord made it.
+	ReasonExists ReasonCode = "exists"
+	// ReasonImported: the image is in its pool as volume Object.
+	ReasonImported ReasonCode = "imported"
+	// ReasonImport: the image is to be imported into pool Field as Object.
+	ReasonImport ReasonCode = "import"
+	// ReasonKeptImage: an imported image (Object, in pool Field) no host
+	// uses now is kept while its image and pool are configured.
+	ReasonKeptImage ReasonCode = "kept-image"
+	// ReasonReplaceRequested: -replace named the host.
+	ReasonReplaceRequested ReasonCode = "replace-requested"
+	// ReasonNotConfigured: the host is no longer in the configuration.
+	ReasonNotConfigured ReasonCode = "not-configured"
+	// ReasonNoLongerUsed: a volume the project (Object) owns is unused.
+	ReasonNoLongerUsed ReasonCode = "no-longer-used"
+	// ReasonOrphaned: a pool or network fjord created left the configuration.
+	ReasonOrphaned ReasonCode = "orphaned"
+	// ReasonChanged: Field is Old in the recorded state and New in the
+	// configuration; Effect says what that forces.
+	ReasonChanged ReasonCode = "changed"
+	// ReasonEditedOutside: Field was changed outside fjord to Old; it is
+	// restored to New in place.
+	ReasonEditedOutside ReasonCode = "edited-outside"
+	// ReasonVolumeMissing: the host's root disk volume Object is gone.
+	ReasonVolumeMissing ReasonCode = "volume-missing"
+	// ReasonShutOff: the domain is shut off and is to be started.
+	ReasonShutOff ReasonCode = "shut-off"
+	// ReasonState: the domain is in state Object, which only a new guest mends.
+	ReasonState ReasonCode = "state"
+	// ReasonUnsealed: provisioning stopped before verification (the seed
+	// is still there): wait for the host, verify and seal it.
+	ReasonUnsealed ReasonCode = "unsealed"
+	// ReasonMatches: the host runs and matches the configuration.
+	ReasonMatches ReasonCode = "matches"
+)
+
+// Effect is what a changed field forces.
+type Effect string
+
+// The effects of a change.
+const (
+	EffectReplace  Effect = "replace"  // a new guest
+	EffectRestart  Effect = "restart"  // in place, the guest restarted
+	EffectInPlace  Effect = "in-place" // in place, the guest left running
+	EffectMetadata Effect = "metadata" // fjord's metadata only
+)
+
+// Reason is one reason of a change, as data. Which fields are set depends
+// on Code; String renders it for people.
+type Reason struct {
+	Code   ReasonCode `json:"code"`
+	Field  string     `json:"field,omitempty"`
+	Old    string     `json:"old,omitempty"`
+	New    string     `json:"new,omitempty"`
+	Effect Effect     `json:"effect,omitempty"`
+	Object string     `json:"object,omitempty"`
+	Owned  bool       `json:"owned,omitempty"`
+}
+
+// String is the reason in the words the plan shows. It is for display
+// only: nothing decides on it.
+func (r Reason) String() string {
+	switch r.Code {
+	case ReasonAbsent:
+		if r.Field == "" {
+			return "no domain " + r.Object
+		}
+		return fmt.Sprintf("no %s of this name on %s", r.Field, r.Object)
+	case ReasonExists:
+		if r.Owned {
+			return "exists (created by fjord)"
+		}
+		return "exists (not created by fjord: used as it is, never changed or deleted)"
+	case ReasonImported:
+		return "imported as " + r.Object
+	case ReasonImport:
+		return "import into pool " + r.Field + " as " + r.Object
+	case ReasonKeptImage:
+		return "imported as " + r.Object + "; kept while the image and pool " + r.Field + " are configured"
+	case ReasonReplaceRequested:
+		return "replacement requested with -replace"
+	case ReasonNotConfigured:
+		return "not in the configuration"
+	case ReasonNoLongerUsed:
+		return "owned by " + r.Object + " and no longer used"
+	case ReasonOrphaned:
+		return "created by fjord and no longer in the configuration"
+	case ReasonChanged:
+		var s string
+		switch {
+		case r.Old == "" && r.New == "":
+			s = r.Field + " changed"
+		default:
+			s = fmt.Sprintf("%s: %s → %s", r.Field, orNone(r.Old), orNone(r.New))
+		}
+		switch r.Effect {
+		case EffectRestart:
+			s += " (in place, restarts the guest)"
+		case EffectInPlace:
+			s += " (in place)"
+		case EffectMetadata:
+			s += " (metadata only)"
+		}
+		if r.Field == "user-data" {
+			s += " (cloud-init only runs on first boot)"
+		}
+		return s
+	case ReasonEditedOutside:
+		return fmt.Sprintf("%s: %s, changed outside fjord → %s (in place, restarts the guest)", r.Field, r.Old, r.New)
+	case ReasonVolumeMissing:
+		return "root disk volume " + r.Object + " is missing"
+	case ReasonShutOff:
+		return "domain is shut off: start it"
+	case ReasonState:
+		return "domain is " + r.Object
+	case ReasonUnsealed:
+		return "provisioning did not finish (its seed is still there): wait for it, verify and seal it"
+	case ReasonMatches:
+		return "running, matches the configuration"
+	}
+	return string(r.Code)
+}
+
+// MarshalJSON writes the reason with its text, for people reading JSON.
+func (r Reason) MarshalJSON() ([]byte, error) {
+	type plain Reason
+	return json.Marshal(struct {
+		plain
+		Text string `json:"text"`
+	}{plain(r), r.String()})
+}
+
+// ReasonTexts renders reasons for display, joined by sep.
+func ReasonTexts(rs []Reason, sep string) string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = r.String()
+	}
+	return strings.Join(s, sep)
+}
+
+// Refusal is a change the plan may not make: a protected host would be
+// replaced or deleted, for Reasons.
+type Refusal struct {
+	Host    string   `json:"host"`
+	Action  Action   `json:"action"`
+	Reasons []Reason `json:"reasons,omitempty"`
+}
+
+// String is the refusal in the words the plan shows.
+func (r Refusal) String() string {
+	return fmt.Sprintf("host %q is protected (protect = true) and would be %sd (%s); set protect = false and apply that first",
+		r.Host, map[Action]string{Replace: "replace", Delete: "delete"}[r.Action], ReasonTexts(r.Reasons, "; "))
+}
