@@ -385,7 +385,6 @@ func (p *Plan) target(d *Desired, hosts map[string]bool) {
 	p.Changes = kept
 }
 
-
 // planHost compares one desired host with the domain found for it.
 func planHost(project, hv string, h DesiredHost, inv *Inventory) Change {
 	c := Change{Kind: KindHost, Name: h.Spec.Name, Hypervisor: hv}
