@@ -13,7 +13,7 @@ help: ## Show this help
 build: ## Build bin/fjord, with its static canary probe and fjord-authz plugin embedded
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o canary/probe.bin ./cmd/fjord-probe
 	CGO_ENABLED=0 $(GO) build -tags seccomp -trimpath -ldflags "-s -w" -o authz/plugin/fjord-authz.bin ./cmd/fjord-authz
-	$(GO) build -tags probe -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/fjord
+	$(GO) build -tags helpers -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/fjord
 
 test: lint unit race e2e ## Run every test tier, fastest first (as root: e2e boots guests)
 

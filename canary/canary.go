@@ -2,7 +2,7 @@
 // program (cmd/fjord-probe) as the only file of a tar that `docker import`
 // turns into an image on the guest, so no registry is needed.
 //
-// The probe is embedded when fjord is built with the "probe" tag after
+// The probe is embedded when fjord is built with the "helpers" tag after
 // building the probe into canary/probe.bin, as `make build` does.
 package canary
 

@@ -1,4 +1,4 @@
-//go:build probe
+//go:build helpers
 
 package canary
 

@@ -1,6 +1,6 @@
-//go:build !probe
+//go:build !helpers
 
 package canary
 
-// probe is empty in builds without the "probe" tag; Image reports ErrNoProbe.
+// probe is empty in builds without the "helpers" tag; Image reports ErrNoProbe.
 var probe []byte

@@ -13,7 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/fjord-dev/fjord/spec"
-	"github.com/fjord-dev/fjord/templates"
+	"github.com/fjord-dev/fjord/hardening"
 )
 
 // Input is everything a seed is rendered from.
@@ -155,7 +155,7 @@ const DataDiskSerial = "fjord-docker"
 
 // DaemonConfig is the daemon.json a profile asks for.
 func DaemonConfig(d spec.Docker) map[string]any {
-	m := templates.DaemonDefaults()
+	m := hardening.DaemonDefaults()
 	m["icc"] = d.ICC
 	m["live-restore"] = d.LiveRestore
 	m["userland-proxy"] = d.UserlandProxy
@@ -264,14 +264,14 @@ func build(in Input) (parts, error) {
 		}},
 		WriteFiles: []writeFile{
 			{Path: DaemonJSONPath, Owner: "root:root", Permissions: "0644", Content: string(daemonJSON)},
-			{Path: SysctlPath, Owner: "root:root", Permissions: "0644", Content: string(templates.Must("sysctl.conf"))},
-			{Path: SSHDropInPath, Owner: "root:root", Permissions: "0600", Content: string(templates.Must("sshd.conf"))},
-			{Path: AuditRulesPath, Owner: "root:root", Permissions: "0640", Content: string(templates.Must("audit.rules"))},
+			{Path: SysctlPath, Owner: "root:root", Permissions: "0644", Content: string(hardening.Must("sysctl.conf"))},
+			{Path: SSHDropInPath, Owner: "root:root", Permissions: "0600", Content: string(hardening.Must("sshd.conf"))},
+			{Path: AuditRulesPath, Owner: "root:root", Permissions: "0640", Content: string(hardening.Must("audit.rules"))},
 			{Path: NetworksPath, Owner: "root:root", Permissions: "0644", Content: networksFile(in.Docker.Networks)},
-			{Path: setupScriptPath, Owner: "root:root", Permissions: "0755", Content: string(templates.Must("setup.sh"))},
-			{Path: DockerWrapperPath, Owner: "root:root", Permissions: "0755", Content: string(templates.Must("docker-wrapper.sh"))},
+			{Path: setupScriptPath, Owner: "root:root", Permissions: "0755", Content: string(hardening.Must("setup.sh"))},
+			{Path: DockerWrapperPath, Owner: "root:root", Permissions: "0755", Content: string(hardening.Must("docker-wrapper.sh"))},
 			{Path: AuthzPolicyPath, Owner: "root:root", Permissions: "0644", Content: string(policy) + "\n"},
-			{Path: AuthzUnitPath, Owner: "root:root", Permissions: "0644", Content: string(templates.Must("fjord-authz.service"))},
+			{Path: AuthzUnitPath, Owner: "root:root", Permissions: "0644", Content: string(hardening.Must("fjord-authz.service"))},
 		},
 		RunCmd: [][]string{{setupScriptPath}},
 	}

@@ -97,7 +97,7 @@ func setup() (int, error) {
 				}
 			}
 			// crashhook: FJORD_CRASH_AT makes this binary kill itself at an event.
-			return cmdErr(exec.Command("go", "build", "-tags", "probe,crashhook", "-o", h.bin, "./cmd/fjord"), h.root)
+			return cmdErr(exec.Command("go", "build", "-tags", "helpers,crashhook", "-o", h.bin, "./cmd/fjord"), h.root)
 		}},
 		{"guest image", writeVars},
 	}

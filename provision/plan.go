@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/fjord-dev/fjord/authz/plugin"
 	"github.com/fjord-dev/fjord/cloudinit"
@@ -164,6 +165,7 @@ func isHex(s string) bool {
 
 // SeedInput is the cloud-init input for a host, without its host key.
 func SeedInput(project string, h spec.Host) cloudinit.Input {
+	bin, sum := authzPlugin()
 	return cloudinit.Input{
 		Project:        project,
 		Host:           h.Name,
@@ -172,16 +174,18 @@ func SeedInput(project string, h spec.Host) cloudinit.Input {
 		AuthorizedKeys: h.SSH.AuthorizedKeys,
 		Docker:         h.Docker,
 		HostBlock:      h.Base,
-		AuthzPlugin:    authzPlugin,
-		AuthzPluginSum: &authzPluginSum,
+		AuthzPlugin:    bin,
+		AuthzPluginSum: &sum,
 	}
 }
 
-// authzPlugin is the fjord-authz program every seed carries; nil in builds
-// without it, which can plan but not create hosts.
-var authzPlugin, _ = plugin.Binary()
-
-var authzPluginSum = sha256.Sum256(authzPlugin)
+// authzPlugin is the fjord-authz program every seed carries, with its
+// SHA-256, read once; the program is nil in builds without it, which can
+// plan but not create hosts.
+var authzPlugin = sync.OnceValues(func() ([]byte, [sha256.Size]byte) {
+	b, _ := plugin.Binary()
+	return b, sha256.Sum256(b)
+})
 
 // Prepare computes each host's metadata, seed hash included.
 func Prepare(cfg *spec.Config, version string) (*Desired, error) {

@@ -13,7 +13,7 @@ trap 'rm -f "$run"' EXIT
 # them), so that the plan benchmark's seeds hash as fjord's own do.
 make -s build
 gocmd=(go test -tags seccomp -run '^$' -bench . -benchmem ./authz)
-cmd=(go test -tags e2e,probe -run '^$' -bench . -benchtime 1x -timeout 100m ./e2e)
+cmd=(go test -tags e2e,helpers -run '^$' -bench . -benchtime 1x -timeout 100m ./e2e)
 # A failing benchmark still leaves its figures, and the others', in BENCHMARKS.md.
 set +e
 echo "+ ${gocmd[*]}" | tee "$run" >&2

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/fjord-dev/fjord/templates"
+	"github.com/fjord-dev/fjord/hardening"
 )
 
 // Sources are the commands checks read, keyed by ID. They run as root.
@@ -346,7 +346,7 @@ func daemonChecks() []Check {
 				if err != "" {
 					return err
 				}
-				want := templates.DaemonDefaults()
+				want := hardening.DaemonDefaults()
 				if k.key == "log-driver" && got[k.key] != "json-file" && got[k.key] != nil {
 					return "" // any managed driver will do; json-file fills the disk
 				}

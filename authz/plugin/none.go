@@ -1,6 +1,6 @@
-//go:build !probe
+//go:build !helpers
 
 package plugin
 
-// binary is empty in builds without the "probe" tag; Binary reports ErrNoPlugin.
+// binary is empty in builds without the "helpers" tag; Binary reports ErrNoPlugin.
 var binary []byte

@@ -1,7 +1,7 @@
 // Package plugin carries the fjord-authz binary (cmd/fjord-authz) that
 // fjord delivers to each host inside its cloud-init seed.
 //
-// The binary is embedded when fjord is built with the "probe" tag after
+// The binary is embedded when fjord is built with the "helpers" tag after
 // building it into authz/plugin/fjord-authz.bin, as `make build` does.
 package plugin
 

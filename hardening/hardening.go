@@ -1,8 +1,8 @@
-// Package templates holds the hardening material fjord puts on every host:
+// Package hardening holds the hardening material fjord puts on every host:
 // daemon.json defaults, sysctls, the sshd drop-in, audit rules and the
 // setup script that applies them on first boot. Files are
 // embedded so that the binary alone can render a seed.
-package templates
+package hardening
 
 import (
 	"embed"
