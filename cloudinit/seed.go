@@ -12,8 +12,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/fjord-dev/fjord/spec"
 	"github.com/fjord-dev/fjord/hardening"
+	"github.com/fjord-dev/fjord/spec"
 )
 
 // Input is everything a seed is rendered from.
