@@ -26,9 +26,15 @@ type applyFlags struct {
 	bootTimeout     time.Duration
 	shutdownTimeout time.Duration
 	lockTimeout     time.Duration
-	destroy         bool                  // the plan removes the project
-	planOptions     provision.PlanOptions // what the plan was made with
-	hostKeys        map[string]sshx.KeyPair
+}
+
+// execution is what a verb hands execute beside its flags: what the plan
+// is for and what it was made with.
+type execution struct {
+	question    string                // what the user is asked to confirm
+	destroy     bool                  // the plan removes the project
+	planOptions provision.PlanOptions // what the plan was made with
+	hostKeys    map[string]sshx.KeyPair
 }
 
 func (f *applyFlags) register(fs *flag.FlagSet) {
@@ -73,12 +79,11 @@ func runApply(ctx context.Context, a *app, args []string) error {
 			return fmt.Errorf("libvirt changed since the plan was saved; nothing was changed:\n  %s", strings.Join(moved, "\n  "))
 		}
 	}
-	f.planOptions = opts
-	return a.execute(ctx, &f, s, plan, d, "apply these changes")
+	return a.execute(ctx, &f, s, plan, d, execution{question: "apply these changes", planOptions: opts})
 }
 
 // execute shows the plan, asks for confirmation and applies it.
-func (a *app) execute(ctx context.Context, f *applyFlags, s *session, plan *provision.Plan, d *provision.Desired, question string) error {
+func (a *app) execute(ctx context.Context, f *applyFlags, s *session, plan *provision.Plan, d *provision.Desired, x execution) error {
 	if !f.json {
 		renderPlan(a.stdout, plan)
 	}
@@ -92,11 +97,11 @@ func (a *app) execute(ctx context.Context, f *applyFlags, s *session, plan *prov
 		return nil
 	}
 	if !f.autoApprove {
-		if err := a.confirm(question); err != nil {
+		if err := a.confirm(x.question); err != nil {
 			return err
 		}
 	}
-	lock, err := lockProject(ctx, a.getenv, plan.Project, question, f.lockTimeout)
+	lock, err := lockProject(ctx, a.getenv, plan.Project, x.question, f.lockTimeout)
 	if err != nil {
 		return err
 	}
@@ -106,7 +111,7 @@ func (a *app) execute(ctx context.Context, f *applyFlags, s *session, plan *prov
 	if err := s.refresh(ctx); err != nil {
 		return err
 	}
-	if diffs, refusals := provision.Diff(plan, provision.MakePlan(d, s.invs, f.planOptions)); len(diffs) > 0 || refusals {
+	if diffs, refusals := provision.Diff(plan, provision.MakePlan(d, s.invs, x.planOptions)); len(diffs) > 0 || refusals {
 		return errors.New("libvirt changed since the plan was shown (another fjord or a person acted on the project); nothing was changed: run the command again")
 	}
 	cache, _ := os.UserCacheDir()
@@ -118,7 +123,7 @@ func (a *app) execute(ctx context.Context, f *applyFlags, s *session, plan *prov
 		KeepOnFailure:   f.keepOnFailure,
 		ImageCache:      filepath.Join(cache, "fjord", "images"),
 		OnEvent:         a.eventPrinter(f.json),
-		HostKeys:        f.hostKeys,
+		HostKeys:        x.hostKeys,
 	}
 	start := time.Now()
 	res, err := provision.Apply(ctx, plan, d, s.hvs, opts)
@@ -127,7 +132,7 @@ func (a *app) execute(ctx context.Context, f *applyFlags, s *session, plan *prov
 		info = io.Discard
 	}
 	defer func() {
-		if f.destroy {
+		if x.destroy {
 			a.withdrawAccess(ctx, s)
 		} else {
 			a.publishAccess(ctx, s, info)

@@ -15,11 +15,10 @@ func runDestroy(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	f.bootTimeout = time.Minute
-	f.destroy = true
 	s, plan, d, err := a.makePlan(ctx, &f.configFlags, true, provision.PlanOptions{})
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	return a.execute(ctx, &f, s, plan, d, "destroy every object of project "+s.cfg.Project)
+	return a.execute(ctx, &f, s, plan, d, execution{question: "destroy every object of project " + s.cfg.Project, destroy: true})
 }

@@ -29,8 +29,8 @@ func runRebuild(ctx context.Context, a *app, args []string) error {
 	}
 	name := fs.Arg(0)
 	f.target, f.replace = multi{name}, multi{name}
-	f.planOptions = f.options()
-	s, plan, d, err := a.makePlan(ctx, &f.configFlags, false, f.planOptions)
+	opts := f.options()
+	s, plan, d, err := a.makePlan(ctx, &f.configFlags, false, opts)
 	if err != nil {
 		return err
 	}
@@ -52,8 +52,7 @@ func runRebuild(ctx context.Context, a *app, args []string) error {
 		}
 		keys[name] = kp
 	}
-	f.hostKeys = keys
-	return a.execute(ctx, &f, s, plan, d, "rebuild host "+name+" (its disk is replaced)")
+	return a.execute(ctx, &f, s, plan, d, execution{question: "rebuild host " + name + " (its disk is replaced)", planOptions: opts, hostKeys: keys})
 }
 
 // liveHostKey reads, from the live host, the host key pinned for it.
