@@ -13,7 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/fjord-dev/fjord/hardening"
-	"github.com/fjord-dev/fjord/spec"
+	"github.com/fjord-dev/fjord/model"
 )
 
 // Input is everything a seed is rendered from.
@@ -27,7 +27,7 @@ type Input struct {
 	// secret: it lives only in the seed, never in logs or hashes.
 	HostKey HostKey
 	// Docker is the hardening profile.
-	Docker spec.Docker
+	Docker model.Docker
 	// HostBlock is the host's block name in HCL (host.NAME), which the
 	// authorization plugin names in its refusals.
 	HostBlock string
@@ -154,7 +154,7 @@ const (
 const DataDiskSerial = "fjord-docker"
 
 // DaemonConfig is the daemon.json a profile asks for.
-func DaemonConfig(d spec.Docker) map[string]any {
+func DaemonConfig(d model.Docker) map[string]any {
 	m := hardening.DaemonDefaults()
 	m["icc"] = d.ICC
 	m["live-restore"] = d.LiveRestore
@@ -316,7 +316,7 @@ func userData(cc cloudConfig) ([]byte, error) {
 
 // networksFile lists the Docker networks to create, one per line:
 // NAME internal|bridge.
-func networksFile(ns []spec.DockerNetwork) string {
+func networksFile(ns []model.DockerNetwork) string {
 	var b bytes.Buffer
 	for _, n := range ns {
 		kind := "bridge"

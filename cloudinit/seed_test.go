@@ -13,7 +13,7 @@ import (
 	"github.com/kdomanski/iso9660"
 	"gopkg.in/yaml.v3"
 
-	"github.com/fjord-dev/fjord/spec"
+	"github.com/fjord-dev/fjord/model"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -40,9 +40,9 @@ func testInput() Input {
 	}
 }
 
-func testDocker() spec.Docker {
-	d := spec.HardenedDocker()
-	d.Networks = []spec.DockerNetwork{{Name: "backend", Internal: true}, {Name: "frontend"}}
+func testDocker() model.Docker {
+	d := model.HardenedDocker()
+	d.Networks = []model.DockerNetwork{{Name: "backend", Internal: true}, {Name: "frontend"}}
 	return d
 }
 
@@ -179,7 +179,7 @@ func TestUserDataPassesCloudInitSchema(t *testing.T) {
 }
 
 func TestDaemonConfigFollowsTheProfile(t *testing.T) {
-	d := spec.HardenedDocker()
+	d := model.HardenedDocker()
 	m := DaemonConfig(d)
 	if m["userns-remap"] != "default" || m["icc"] != false || m["log-driver"] != "journald" {
 		t.Errorf("hardened daemon.json = %v", m)

@@ -26,7 +26,7 @@ import (
 	"time"
 
 	"github.com/fjord-dev/fjord/authz"
-	"github.com/fjord-dev/fjord/spec"
+	"github.com/fjord-dev/fjord/model"
 	"github.com/fjord-dev/fjord/sshx"
 )
 
@@ -684,7 +684,7 @@ var enforcedAuthzChecks = func() []string {
 	var ids []string
 	for _, r := range authz.RuleNames() {
 		if r != authz.RuleHostUTS {
-			ids = append(ids, spec.AuthzCheck(r))
+			ids = append(ids, model.AuthzCheck(r))
 		}
 	}
 	return ids

@@ -16,7 +16,7 @@ import (
 	"github.com/zclconf/go-cty/cty/function/stdlib"
 
 	"github.com/fjord-dev/fjord/authz"
-	"github.com/fjord-dev/fjord/spec"
+	"github.com/fjord-dev/fjord/model"
 )
 
 // evalContext is what expressions may use: var.*, local.*, and a small
@@ -226,12 +226,12 @@ func (a *attrs) strings(n string) []string {
 	return out
 }
 
-func (a *attrs) size(n string, def spec.Size) spec.Size {
+func (a *attrs) size(n string, def model.Size) model.Size {
 	s := a.str(n, "")
 	if s == "" {
 		return def
 	}
-	sz, err := spec.ParseSize(s)
+	sz, err := model.ParseSize(s)
 	if err != nil {
 		a.errorAt(n, fmt.Sprintf("Invalid %s", n), err.Error())
 		return def
@@ -258,7 +258,7 @@ func attrSchema(names ...string) []hcl.AttributeSchema {
 	return out
 }
 
-func (l *loader) decodeFjord(b *hcl.Block, ctx *hcl.EvalContext, cfg *spec.Config) Diagnostics {
+func (l *loader) decodeFjord(b *hcl.Block, ctx *hcl.EvalContext, cfg *model.Config) Diagnostics {
 	a := l.open(b, "fjord", ctx, &hcl.BodySchema{Attributes: attrSchema("project")})
 	cfg.Project = a.str("project", cfg.Project)
 	if !validName(cfg.Project) {
@@ -267,20 +267,20 @@ func (l *loader) decodeFjord(b *hcl.Block, ctx *hcl.EvalContext, cfg *spec.Confi
 	return a.diags
 }
 
-func (l *loader) decodeHypervisor(b *hcl.Block, ctx *hcl.EvalContext) (spec.Hypervisor, Diagnostics) {
+func (l *loader) decodeHypervisor(b *hcl.Block, ctx *hcl.EvalContext) (model.Hypervisor, Diagnostics) {
 	a := l.open(b, "hypervisor", ctx, &hcl.BodySchema{Attributes: attrSchema("uri", "virt_type")})
-	return spec.Hypervisor{
+	return model.Hypervisor{
 		Name:     a.name,
-		URI:      a.str("uri", spec.DefaultURI),
-		VirtType: a.str("virt_type", spec.VirtKVM),
+		URI:      a.str("uri", model.DefaultURI),
+		VirtType: a.str("virt_type", model.VirtKVM),
 	}, a.diags
 }
 
-func (l *loader) decodePool(b *hcl.Block, ctx *hcl.EvalContext, defHV string) (spec.Pool, Diagnostics) {
+func (l *loader) decodePool(b *hcl.Block, ctx *hcl.EvalContext, defHV string) (model.Pool, Diagnostics) {
 	a := l.open(b, "pool", ctx, &hcl.BodySchema{Attributes: attrSchema("hypervisor", "path", "require_nvme")})
 	a.required("path")
 	a.checkLabel()
-	return spec.Pool{
+	return model.Pool{
 		Name:        a.name,
 		Hypervisor:  a.str("hypervisor", defHV),
 		Path:        a.str("path", ""),
@@ -288,11 +288,11 @@ func (l *loader) decodePool(b *hcl.Block, ctx *hcl.EvalContext, defHV string) (s
 	}, a.diags
 }
 
-func (l *loader) decodeNetwork(b *hcl.Block, ctx *hcl.EvalContext, defHV string) (spec.Network, Diagnostics) {
+func (l *loader) decodeNetwork(b *hcl.Block, ctx *hcl.EvalContext, defHV string) (model.Network, Diagnostics) {
 	a := l.open(b, "network", ctx, &hcl.BodySchema{Attributes: attrSchema("hypervisor", "cidr")})
 	a.required("cidr")
 	a.checkLabel()
-	n := spec.Network{Name: a.name, Hypervisor: a.str("hypervisor", defHV)}
+	n := model.Network{Name: a.name, Hypervisor: a.str("hypervisor", defHV)}
 	if s := a.str("cidr", ""); s != "" {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
@@ -306,11 +306,11 @@ func (l *loader) decodeNetwork(b *hcl.Block, ctx *hcl.EvalContext, defHV string)
 	return n, a.diags
 }
 
-func (l *loader) decodeImage(b *hcl.Block, ctx *hcl.EvalContext) (spec.Image, Diagnostics) {
+func (l *loader) decodeImage(b *hcl.Block, ctx *hcl.EvalContext) (model.Image, Diagnostics) {
 	a := l.open(b, "image", ctx, &hcl.BodySchema{Attributes: attrSchema("path", "url", "sha256", "format")})
 	a.required("sha256")
 	a.checkLabel()
-	im := spec.Image{
+	im := model.Image{
 		Name:   a.name,
 		Path:   a.str("path", ""),
 		URL:    a.str("url", ""),
@@ -338,7 +338,7 @@ var authzSchema = &hcl.BodySchema{Attributes: attrSchema("relax", "sensitive_pat
 
 // decodeAuthz applies an authz block (the fjord-authz plugin's policy) on
 // top of base.
-func (l *loader) decodeAuthz(b *hcl.Block, kind, name string, ctx *hcl.EvalContext, base spec.Authz) (spec.Authz, Diagnostics) {
+func (l *loader) decodeAuthz(b *hcl.Block, kind, name string, ctx *hcl.EvalContext, base model.Authz) (model.Authz, Diagnostics) {
 	a := l.openNested(b, kind, name, "docker.authz.", ctx, authzSchema)
 	content := a.body
 	z := base
@@ -380,7 +380,7 @@ func (l *loader) decodeAuthz(b *hcl.Block, kind, name string, ctx *hcl.EvalConte
 
 // decodeDocker applies a docker (or docker_defaults) block on top of base:
 // only the attributes written in the block change anything.
-func (l *loader) decodeDocker(b *hcl.Block, kind, name string, ctx *hcl.EvalContext, base spec.Docker) (spec.Docker, Diagnostics) {
+func (l *loader) decodeDocker(b *hcl.Block, kind, name string, ctx *hcl.EvalContext, base model.Docker) (model.Docker, Diagnostics) {
 	a := l.openNested(b, kind, name, "docker.", ctx, dockerSchema)
 	content := a.body
 	d := base
@@ -418,7 +418,7 @@ func (l *loader) decodeDocker(b *hcl.Block, kind, name string, ctx *hcl.EvalCont
 	if d.SeccompProfile != "" && !json.Valid([]byte(d.SeccompProfile)) {
 		a.errorAt("docker.seccomp_profile", "Invalid seccomp_profile", "the profile is not JSON; use file(\"profile.json\")")
 	}
-	nets := append([]spec.DockerNetwork(nil), d.Networks...)
+	nets := append([]model.DockerNetwork(nil), d.Networks...)
 	for _, nb := range content.Blocks {
 		if nb.Type == "authz" {
 			z, zd := l.decodeAuthz(nb, kind, name, ctx, d.Authz)
@@ -427,7 +427,7 @@ func (l *loader) decodeDocker(b *hcl.Block, kind, name string, ctx *hcl.EvalCont
 			continue
 		}
 		na := l.openNested(nb, kind, name, "docker.network."+nb.Labels[0]+".", ctx, &hcl.BodySchema{Attributes: attrSchema("internal")})
-		nets = append(nets, spec.DockerNetwork{Name: nb.Labels[0], Internal: na.boolean("internal", false)})
+		nets = append(nets, model.DockerNetwork{Name: nb.Labels[0], Internal: na.boolean("internal", false)})
 		a.diags = append(a.diags, na.diags...)
 	}
 	d.Networks = nets
@@ -438,7 +438,7 @@ var sshSchema = &hcl.BodySchema{Attributes: attrSchema("user", "authorized_keys"
 
 // decodeHost expands a host block into one host, or count hosts named NAME-I
 // with count.index available in their expressions.
-func (l *loader) decodeHost(b *hcl.Block, ctx *hcl.EvalContext, defHV string) ([]spec.Host, Diagnostics) {
+func (l *loader) decodeHost(b *hcl.Block, ctx *hcl.EvalContext, defHV string) ([]model.Host, Diagnostics) {
 	// count is evaluated without count.index.
 	a := l.open(b, "host", ctx, hostSchema)
 	a.required("image", "pool", "network")
@@ -473,12 +473,12 @@ func (l *loader) decodeHost(b *hcl.Block, ctx *hcl.EvalContext, defHV string) ([
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	var hosts []spec.Host
+	var hosts []model.Host
 	for i := 0; i < count; i++ {
 		hctx := ctx.NewChild()
 		hctx.Variables = map[string]cty.Value{"count": cty.ObjectVal(map[string]cty.Value{"index": cty.NumberIntVal(int64(i))})}
 		ha := &attrs{l: l, kind: "host", name: a.name, ctx: hctx, body: a.body}
-		h := spec.Host{
+		h := model.Host{
 			Name:       a.name,
 			Base:       a.name,
 			Index:      i,
@@ -487,8 +487,8 @@ func (l *loader) decodeHost(b *hcl.Block, ctx *hcl.EvalContext, defHV string) ([
 			Pool:       ha.str("pool", ""),
 			Network:    ha.str("network", ""),
 			VCPU:       ha.integer("vcpu", 1),
-			Memory:     ha.size("memory", 1*spec.GiB),
-			Disk:       ha.size("disk", 10*spec.GiB),
+			Memory:     ha.size("memory", 1*model.GiB),
+			Disk:       ha.size("disk", 10*model.GiB),
 			Protect:    ha.boolean("protect", false),
 			Autostart:  ha.boolean("autostart", false),
 		}
@@ -497,7 +497,7 @@ func (l *loader) decodeHost(b *hcl.Block, ctx *hcl.EvalContext, defHV string) ([
 		}
 		sa := l.openNested(sshBlocks[0], "host", a.name, "ssh.", hctx, sshSchema)
 		sa.required("user", "authorized_keys", "private_key_file")
-		h.SSH = spec.SSH{
+		h.SSH = model.SSH{
 			User:           sa.str("user", ""),
 			AuthorizedKeys: trimAll(sa.strings("authorized_keys")),
 			PrivateKeyFile: sa.str("private_key_file", ""),

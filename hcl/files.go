@@ -11,7 +11,7 @@ import (
 	hcl "github.com/hashicorp/hcl/v2"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/fjord-dev/fjord/spec"
+	"github.com/fjord-dev/fjord/model"
 )
 
 // qcow2Magic opens every qcow2 image; the virtual size is the big-endian
@@ -20,7 +20,7 @@ var qcow2Magic = []byte("QFI\xfb")
 
 // imageHeader reads what an image file says of itself: whether it is
 // qcow2, and the size of the disk it holds.
-func imageHeader(path string) (qcow2 bool, virtual spec.Size, err error) {
+func imageHeader(path string) (qcow2 bool, virtual model.Size, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return false, 0, err
@@ -39,9 +39,9 @@ func imageHeader(path string) (qcow2 bool, virtual spec.Size, err error) {
 		return false, 0, err
 	}
 	if n == 32 && bytes.Equal(head[:4], qcow2Magic) {
-		return true, spec.Size(binary.BigEndian.Uint64(head[24:32])), nil
+		return true, model.Size(binary.BigEndian.Uint64(head[24:32])), nil
 	}
-	return false, spec.Size(fi.Size()), nil
+	return false, model.Size(fi.Size()), nil
 }
 
 // checkFiles reads what apply will read, so that validate and plan refuse
@@ -49,13 +49,13 @@ func imageHeader(path string) (qcow2 bool, virtual spec.Size, err error) {
 // header (its format and virtual size, against every host's disk) and
 // each host's private key (readable, unencrypted, private, and among the
 // host's authorized keys).
-func (l *loader) checkFiles(cfg *spec.Config) Diagnostics {
+func (l *loader) checkFiles(cfg *model.Config) Diagnostics {
 	var diags Diagnostics
 	errAt := func(kind, name, field, summary, detail string) {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary,
 			Detail: fmt.Sprintf("%s %q: %s.", kind, name, detail), Subject: l.rangeOf(kind, name, field).Ptr()})
 	}
-	sizes := map[string]spec.Size{}
+	sizes := map[string]model.Size{}
 	for _, im := range cfg.Images {
 		if im.Path == "" {
 			continue // downloaded: checked when it is

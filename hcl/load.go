@@ -1,5 +1,5 @@
 // Package hcl loads a directory of fjord *.hcl files into the typed model of
-// package spec. It is the only package that imports hashicorp/hcl and go-cty.
+// package model. It is the only package that imports hashicorp/hcl and go-cty.
 // Every problem is reported as a Diagnostic with a source range, and all of
 // them are reported in one run.
 package hcl
@@ -16,7 +16,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/fjord-dev/fjord/spec"
+	"github.com/fjord-dev/fjord/model"
 )
 
 // Diagnostics re-exports hashicorp's type so callers need not import it.
@@ -42,7 +42,7 @@ type Options struct {
 // Result is a loaded configuration together with the sources it came from,
 // so diagnostics can be printed with the offending lines.
 type Result struct {
-	Config *spec.Config
+	Config *model.Config
 	Dir    string
 	parser *hclparse.Parser
 }
@@ -108,12 +108,12 @@ type loader struct {
 	parser *hclparse.Parser
 	opts   Options
 	// dockerDefaults is the hardened profile with docker_defaults applied.
-	dockerDefaults spec.Docker
+	dockerDefaults model.Docker
 	// knownCheck tells whether a waive key names a verification check.
 	knownCheck func(string) bool
 	// ranges maps "kind/name/field" (and "kind/name/" for the block) to the
 	// source range of what the user wrote, so semantic problems from
-	// spec.Validate point at the right line.
+	// model.Validate point at the right line.
 	ranges map[string]hcl.Range
 }
 
@@ -131,7 +131,7 @@ var rootSchema = &hcl.BodySchema{
 	},
 }
 
-func (l *loader) load(bodies []hcl.Body) (*spec.Config, Diagnostics) {
+func (l *loader) load(bodies []hcl.Body) (*model.Config, Diagnostics) {
 	var diags Diagnostics
 	var blocks hcl.Blocks
 	for _, b := range bodies {
@@ -158,7 +158,7 @@ func (l *loader) load(bodies []hcl.Body) (*spec.Config, Diagnostics) {
 	}
 	ctx := evalContext(l.dir, vars, locals)
 
-	cfg := &spec.Config{Project: filepath.Base(mustAbs(l.dir))}
+	cfg := &model.Config{Project: filepath.Base(mustAbs(l.dir))}
 	if fb := byType["fjord"]; len(fb) > 0 {
 		if len(fb) > 1 {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate fjord block",
@@ -167,7 +167,7 @@ func (l *loader) load(bodies []hcl.Body) (*spec.Config, Diagnostics) {
 		d := l.decodeFjord(fb[0], ctx, cfg)
 		diags = append(diags, d...)
 	}
-	l.dockerDefaults = spec.HardenedDocker()
+	l.dockerDefaults = model.HardenedDocker()
 	if db := byType["docker_defaults"]; len(db) > 0 {
 		if len(db) > 1 {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate docker_defaults block",
@@ -185,7 +185,7 @@ func (l *loader) load(bodies []hcl.Body) (*spec.Config, Diagnostics) {
 	defaultHV := ""
 	switch len(cfg.Hypervisors) {
 	case 0:
-		cfg.Hypervisors = []spec.Hypervisor{{Name: "default", URI: spec.DefaultURI, VirtType: spec.VirtKVM}}
+		cfg.Hypervisors = []model.Hypervisor{{Name: "default", URI: model.DefaultURI, VirtType: model.VirtKVM}}
 		defaultHV = "default"
 	case 1:
 		defaultHV = cfg.Hypervisors[0].Name
@@ -245,7 +245,7 @@ func (l *loader) load(bodies []hcl.Body) (*spec.Config, Diagnostics) {
 	return cfg, diags
 }
 
-func problemSummary(p spec.Problem) string {
+func problemSummary(p model.Problem) string {
 	if p.Field == "" {
 		return fmt.Sprintf("Invalid %s %q", p.Kind, p.Name)
 	}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fjord-dev/fjord/spec"
+	"github.com/fjord-dev/fjord/model"
 )
 
 // expectation is one "# ERROR: text" marker in an invalid fixture: a
@@ -118,7 +118,7 @@ func TestValidMinimal(t *testing.T) {
 		t.Fatalf("hosts = %d", len(c.Hosts))
 	}
 	h := c.Hosts[0]
-	if h.Name != "web" || h.VCPU != 1 || h.Memory != spec.GiB || h.Disk != 10*spec.GiB || h.Hypervisor != "default" {
+	if h.Name != "web" || h.VCPU != 1 || h.Memory != model.GiB || h.Disk != 10*model.GiB || h.Hypervisor != "default" {
 		t.Errorf("host defaults = %+v", h)
 	}
 	abs, _ := filepath.Abs("testdata/valid-minimal/keys/id_ed25519")
@@ -147,7 +147,7 @@ func TestValidFleetWithVariables(t *testing.T) {
 		names = append(names, h.Name)
 		ips[h.IP.String()] = true
 		macs[h.MAC] = true
-		if h.Memory != 2*spec.GiB || h.Disk != 20*spec.GiB || h.VCPU != 2 {
+		if h.Memory != 2*model.GiB || h.Disk != 20*model.GiB || h.VCPU != 2 {
 			t.Errorf("%s sizes = %v %v %d", h.Name, h.Memory, h.Disk, h.VCPU)
 		}
 		if len(h.SSH.AuthorizedKeys) != 1 || h.SSH.AuthorizedKeys[0] != key {
@@ -214,12 +214,12 @@ func TestDockerProfiles(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatal(render(res, diags))
 	}
-	hosts := map[string]spec.Host{}
+	hosts := map[string]model.Host{}
 	for _, h := range res.Config.Hosts {
 		hosts[h.Name] = h
 	}
 	hard := hosts["hardened"].Docker
-	if !hard.UsernsRemap || hard.ICC || hard.LogDriver != "syslog" || hard.DataDisk != 10*spec.GiB || len(hard.Networks) != 1 || !hard.Networks[0].Internal {
+	if !hard.UsernsRemap || hard.ICC || hard.LogDriver != "syslog" || hard.DataDisk != 10*model.GiB || len(hard.Networks) != 1 || !hard.Networks[0].Internal {
 		t.Errorf("hardened host with defaults = %+v", hard)
 	}
 	if w := hard.Waivers(); len(w) != 0 {
@@ -258,7 +258,7 @@ func TestLocalsResolveInDependencyOrder(t *testing.T) {
 		if diags.HasErrors() {
 			t.Fatalf("run %d: %s", i, render(res, diags))
 		}
-		if h := res.Config.Hosts[0]; h.Memory != 2*spec.GiB || h.Disk != 10*spec.GiB {
+		if h := res.Config.Hosts[0]; h.Memory != 2*model.GiB || h.Disk != 10*model.GiB {
 			t.Fatalf("run %d: memory %v disk %v", i, h.Memory, h.Disk)
 		}
 	}

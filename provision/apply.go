@@ -11,7 +11,7 @@ import (
 
 	"github.com/fjord-dev/fjord/authz/plugin"
 	"github.com/fjord-dev/fjord/cloudinit"
-	"github.com/fjord-dev/fjord/spec"
+	"github.com/fjord-dev/fjord/model"
 	"github.com/fjord-dev/fjord/sshx"
 	"github.com/fjord-dev/fjord/verify"
 )
@@ -353,7 +353,7 @@ func (a *applier) host(ctx context.Context, c Change, h DesiredHost) HostResult 
 				// The metadata keeps the old vcpu and memory until the guest
 				// runs with the new ones: an apply stopped in between leaves
 				// a difference the next plan sees and finishes.
-				if err := hv.Reconfigure(ctx, domain, h.Spec.VCPU, uint64(h.Spec.Memory/spec.KiB), ds.Meta); err != nil {
+				if err := hv.Reconfigure(ctx, domain, h.Spec.VCPU, uint64(h.Spec.Memory/model.KiB), ds.Meta); err != nil {
 					return err
 				}
 				var err error
@@ -508,7 +508,7 @@ func (a *applier) create(ctx context.Context, hv Hypervisor, hvName string, h De
 	err = timed("boot", func() error {
 		return hv.DefineAndStart(ctx, DomainSpec{
 			Name: DomainName(cfg.Project, h.Spec.Name), VirtType: hvSpec.VirtType,
-			VCPU: h.Spec.VCPU, MemoryKiB: uint64(h.Spec.Memory / spec.KiB),
+			VCPU: h.Spec.VCPU, MemoryKiB: uint64(h.Spec.Memory / model.KiB),
 			DiskPath: overlay, DataPath: data, SeedPath: seedPath, Network: h.Spec.Network, MAC: h.Spec.MAC, Meta: meta,
 		})
 	})

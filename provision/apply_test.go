@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fjord-dev/fjord/spec"
+	"github.com/fjord-dev/fjord/model"
 	"github.com/fjord-dev/fjord/sshx"
 )
 
@@ -223,7 +223,7 @@ func TestApplyCreatesHostsInParallelAndIsolatesFailures(t *testing.T) {
 	key := keyFile(t)
 	for i := range c.Hosts {
 		c.Hosts[i].SSH.PrivateKeyFile = key
-		c.Hosts[i].Docker = spec.HardenedDocker()
+		c.Hosts[i].Docker = model.HardenedDocker()
 		// Unit tests run without the embedded probe: the canary is the e2e suite's.
 		c.Hosts[i].Docker.Waive = map[string]string{"canary.*": "no probe in unit tests"}
 	}
@@ -298,7 +298,7 @@ func TestApplyChangesMemoryInPlace(t *testing.T) {
 	c := testConfig("web")
 	key := keyFile(t)
 	c.Hosts[0].SSH.PrivateKeyFile = key
-	c.Hosts[0].Docker = spec.HardenedDocker()
+	c.Hosts[0].Docker = model.HardenedDocker()
 	c.Hosts[0].Docker.Waive = map[string]string{"canary.*": "no probe in unit tests"}
 	before := prepare(t, c)
 	hv := newFakeHV()
@@ -307,7 +307,7 @@ func TestApplyChangesMemoryInPlace(t *testing.T) {
 	hv.volumes["pool/"+ImageVolume("proj", "deb", c.Images[0].SHA256, "qcow2")] = true
 	hv.domains["proj-web"], hv.state["proj-web"] = DomainSpec{Name: "proj-web", Meta: before.Hosts[0].Meta}, "running"
 
-	c.Hosts[0].Memory = 3 * spec.GiB
+	c.Hosts[0].Memory = 3 * model.GiB
 	d := prepare(t, c)
 	inv, _ := hv.Inventory(context.Background(), "proj")
 	plan := MakePlan(d, map[string]*Inventory{"hv": inv}, PlanOptions{})
@@ -339,7 +339,7 @@ func TestApplyChangesMemoryInPlace(t *testing.T) {
 	if !strings.Contains(calls, "reconfigure proj-web vcpu=1 mem=3145728\nrestart proj-web") || strings.Contains(calls, "remove proj-web") {
 		t.Errorf("calls:\n%s", calls)
 	}
-	if got := hv.domains["proj-web"].Meta.Memory; got != uint64(3*spec.GiB) {
+	if got := hv.domains["proj-web"].Meta.Memory; got != uint64(3*model.GiB) {
 		t.Errorf("recorded memory = %d", got)
 	}
 	if len(res.Hosts) != 1 || len(res.Hosts[0].Checks) == 0 {
@@ -375,7 +375,7 @@ func TestApplyLeavesForeignNetworksAlone(t *testing.T) {
 func TestVerifyAnExistingHost(t *testing.T) {
 	c := testConfig("web")
 	c.Hosts[0].SSH.PrivateKeyFile = keyFile(t)
-	c.Hosts[0].Docker = spec.HardenedDocker()
+	c.Hosts[0].Docker = model.HardenedDocker()
 	h := c.Hosts[0]
 	hv := newFakeHV()
 	if r := Verify(context.Background(), c.Project, h, hv, &Inventory{}, VerifyOptions{}); r.Error != "not created yet; run fjord apply" || r.Checks == nil {

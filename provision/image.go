@@ -10,7 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/fjord-dev/fjord/spec"
+	"github.com/fjord-dev/fjord/model"
 )
 
 // importImage makes sure the base image is in the pool and returns the
@@ -20,7 +20,7 @@ import (
 func importImage(ctx context.Context, hv interface {
 	InventoryReader
 	Storage
-}, project, pool string, im spec.Image, cacheDir string) (string, error) {
+}, project, pool string, im model.Image, cacheDir string) (string, error) {
 	name := ImageVolume(project, im.Name, im.SHA256, im.Format)
 	inv, err := hv.Inventory(ctx, project)
 	if err != nil {
@@ -63,7 +63,7 @@ func CheckSHA256(path, want string) error {
 }
 
 // download fetches an image URL into the cache once, verified.
-func download(ctx context.Context, im spec.Image, cacheDir string) (string, error) {
+func download(ctx context.Context, im model.Image, cacheDir string) (string, error) {
 	dst := filepath.Join(cacheDir, im.SHA256+"."+im.Format)
 	if CheckSHA256(dst, im.SHA256) == nil {
 		return dst, nil

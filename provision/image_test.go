@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fjord-dev/fjord/spec"
+	"github.com/fjord-dev/fjord/model"
 )
 
 func TestDownloadVerifiesAndCaches(t *testing.T) {
@@ -24,7 +24,7 @@ func TestDownloadVerifiesAndCaches(t *testing.T) {
 	}))
 	defer srv.Close()
 	cache := t.TempDir()
-	im := spec.Image{Name: "deb", URL: srv.URL + "/deb.qcow2", SHA256: hex.EncodeToString(sum[:]), Format: "qcow2"}
+	im := model.Image{Name: "deb", URL: srv.URL + "/deb.qcow2", SHA256: hex.EncodeToString(sum[:]), Format: "qcow2"}
 	for i := 0; i < 2; i++ {
 		p, err := download(context.Background(), im, cache)
 		if err != nil {

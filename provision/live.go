@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/fjord-dev/fjord/cloudinit"
+	"github.com/fjord-dev/fjord/model"
 	"github.com/fjord-dev/fjord/poll"
-	"github.com/fjord-dev/fjord/spec"
 	"github.com/fjord-dev/fjord/sshx"
 	"github.com/fjord-dev/fjord/verify"
 )
@@ -17,7 +17,7 @@ import (
 // CheckHost runs every verification check on host h of project through
 // the session s, expecting the daemon.json its own seed renders. It is
 // apply's last phase and fjord verify's whole work.
-func CheckHost(ctx context.Context, project string, h spec.Host, s verify.Session, hv GuestLife) ([]verify.Outcome, error) {
+func CheckHost(ctx context.Context, project string, h model.Host, s verify.Session, hv GuestLife) ([]verify.Outcome, error) {
 	seed, err := cloudinit.Render(SeedInput(project, h))
 	if err != nil {
 		return nil, err
@@ -44,7 +44,7 @@ type VerifyOptions struct {
 // be running; it is reached at its current address with the host key
 // pinned in its metadata, and CheckHost runs. What kept it from being
 // checked at all is the result's Error; the checks are never nil.
-func Verify(ctx context.Context, project string, h spec.Host, hv GuestLife, inv *Inventory, opts VerifyOptions) HostResult {
+func Verify(ctx context.Context, project string, h model.Host, hv GuestLife, inv *Inventory, opts VerifyOptions) HostResult {
 	start := time.Now()
 	r := HostResult{Host: h.Name, Hypervisor: h.Hypervisor, User: h.SSH.User, Checks: []verify.Outcome{}}
 	fail := func(format string, args ...any) HostResult {
@@ -100,7 +100,7 @@ func Verify(ctx context.Context, project string, h spec.Host, hv GuestLife, inv 
 // ReadHostKey reads host h's private ed25519 host key at address over a
 // connection that accepts only pinnedKey, and checks that the key read is
 // the one pinned (rebuild gives the new disk the same identity).
-func ReadHostKey(ctx context.Context, h spec.Host, address, pinnedKey string, dial Dialer) (sshx.KeyPair, error) {
+func ReadHostKey(ctx context.Context, h model.Host, address, pinnedKey string, dial Dialer) (sshx.KeyPair, error) {
 	key, err := sshx.ReadPrivateKey(h.SSH.PrivateKeyFile)
 	if err != nil {
 		return sshx.KeyPair{}, err

@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/fjord-dev/fjord/spec"
+	"github.com/fjord-dev/fjord/model"
 )
 
 // BackingDevices names the block devices that hold path (the nearest
@@ -85,7 +85,7 @@ func CheckNVMe(path, sysfs string) error {
 
 // CheckPools enforces require_nvme on pools the configuration will create
 // or use, on hypervisors that run on this machine.
-func CheckPools(cfg *spec.Config, invs map[string]*Inventory) error {
+func CheckPools(cfg *model.Config, invs map[string]*Inventory) error {
 	var errs []error
 	for _, p := range cfg.Pools {
 		if !p.RequireNVMe {

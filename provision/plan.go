@@ -9,7 +9,7 @@ import (
 
 	"github.com/fjord-dev/fjord/authz/plugin"
 	"github.com/fjord-dev/fjord/cloudinit"
-	"github.com/fjord-dev/fjord/spec"
+	"github.com/fjord-dev/fjord/model"
 )
 
 // Action is what a change does to one object.
@@ -100,13 +100,13 @@ func (p *Plan) Count(a Action) int {
 // DesiredHost is a host of the configuration with the metadata fjord would
 // record for it (everything but the host key, which is made at create time).
 type DesiredHost struct {
-	Spec spec.Host
+	Spec model.Host
 	Meta HostMeta
 }
 
 // Desired is the configuration prepared for planning.
 type Desired struct {
-	Config *spec.Config
+	Config *model.Config
 	Hosts  []DesiredHost
 	// Known are the names of volumes fjord may have made for this project,
 	// from the configuration's hosts and images: a volume that only carries
@@ -117,7 +117,7 @@ type Desired struct {
 // knownVolumes lists the volume names fjord would give cfg's hosts and
 // images (any checksum of a configured image counts: an image whose
 // sha256 changed leaves its old volume to clean up).
-func knownVolumes(cfg *spec.Config) map[string]bool {
+func knownVolumes(cfg *model.Config) map[string]bool {
 	k := map[string]bool{PoolMarkerVolume(cfg.Project): true}
 	for _, h := range cfg.Hosts {
 		for _, v := range hostVolumes(cfg.Project, h.Name) {
@@ -132,7 +132,7 @@ func hostVolumes(project, host string) []string {
 }
 
 // isImageVolume reports whether name is an image volume of a configured image.
-func isImageVolume(cfg *spec.Config, name string) bool {
+func isImageVolume(cfg *model.Config, name string) bool {
 	for _, im := range cfg.Images {
 		prefix := fmt.Sprintf("%simage-%s-", VolumePrefix(cfg.Project), im.Name)
 		rest, ok := strings.CutPrefix(name, prefix)
@@ -145,7 +145,7 @@ func isImageVolume(cfg *spec.Config, name string) bool {
 
 // currentImage reports whether name is the volume of a configured image
 // at its configured checksum, and which image.
-func currentImage(cfg *spec.Config, name string) (string, bool) {
+func currentImage(cfg *model.Config, name string) (string, bool) {
 	for _, im := range cfg.Images {
 		if name == ImageVolume(cfg.Project, im.Name, im.SHA256, im.Format) {
 			return im.Name, true
@@ -164,7 +164,7 @@ func isHex(s string) bool {
 }
 
 // SeedInput is the cloud-init input for a host, without its host key.
-func SeedInput(project string, h spec.Host) cloudinit.Input {
+func SeedInput(project string, h model.Host) cloudinit.Input {
 	bin, sum := authzPlugin()
 	return cloudinit.Input{
 		Project:        project,
@@ -188,7 +188,7 @@ var authzPlugin = sync.OnceValues(func() ([]byte, [sha256.Size]byte) {
 })
 
 // Prepare computes each host's metadata, seed hash included.
-func Prepare(cfg *spec.Config, version string) (*Desired, error) {
+func Prepare(cfg *model.Config, version string) (*Desired, error) {
 	d := &Desired{Config: cfg, Known: knownVolumes(cfg)}
 	for _, h := range cfg.Hosts {
 		hash, err := cloudinit.Hash(SeedInput(cfg.Project, h))
@@ -209,8 +209,8 @@ func Prepare(cfg *spec.Config, version string) (*Desired, error) {
 // Empty is the desired state of nothing: planning against it destroys
 // everything the project owns. cfg (the configuration being destroyed)
 // names the volumes fjord may have made.
-func Empty(cfg *spec.Config) *Desired {
-	return &Desired{Config: &spec.Config{Project: cfg.Project, Images: cfg.Images}, Known: knownVolumes(cfg)}
+func Empty(cfg *model.Config) *Desired {
+	return &Desired{Config: &model.Config{Project: cfg.Project, Images: cfg.Images}, Known: knownVolumes(cfg)}
 }
 
 // MakePlan diffs desired against the actual state of each hypervisor (keyed
@@ -403,8 +403,8 @@ func planHost(project, hv string, h DesiredHost, inv *Inventory) Change {
 	if ds.VCPU != 0 && ds.VCPU != h.Meta.VCPU && ds.Meta.VCPU == h.Meta.VCPU {
 		restart = append(restart, Reason{Code: ReasonEditedOutside, Field: "vcpu", Old: fmt.Sprint(ds.VCPU), New: fmt.Sprint(h.Meta.VCPU), Effect: EffectRestart})
 	}
-	if ds.MemoryKiB != 0 && absDiff(ds.MemoryKiB*1024, h.Meta.Memory) >= uint64(spec.MiB) && ds.Meta.Memory == h.Meta.Memory { // libvirt may round to its alignment
-		restart = append(restart, Reason{Code: ReasonEditedOutside, Field: "memory", Old: spec.Size(ds.MemoryKiB * 1024).String(), New: spec.Size(h.Meta.Memory).String(), Effect: EffectRestart})
+	if ds.MemoryKiB != 0 && absDiff(ds.MemoryKiB*1024, h.Meta.Memory) >= uint64(model.MiB) && ds.Meta.Memory == h.Meta.Memory { // libvirt may round to its alignment
+		restart = append(restart, Reason{Code: ReasonEditedOutside, Field: "memory", Old: model.Size(ds.MemoryKiB * 1024).String(), New: model.Size(h.Meta.Memory).String(), Effect: EffectRestart})
 	}
 	if _, ok := findVolume(inv, h.Spec.Pool, OverlayVolume(project, h.Spec.Name)); !ok {
 		reasons = append(reasons, Reason{Code: ReasonVolumeMissing, Object: OverlayVolume(project, h.Spec.Name)})
@@ -469,13 +469,13 @@ func diffMeta(old, want HostMeta) (restart, r []Reason) {
 		restart = append(restart, changed("vcpu", fmt.Sprint(old.VCPU), fmt.Sprint(want.VCPU), EffectRestart))
 	}
 	if old.Memory != want.Memory {
-		restart = append(restart, changed("memory", spec.Size(old.Memory).String(), spec.Size(want.Memory).String(), EffectRestart))
+		restart = append(restart, changed("memory", model.Size(old.Memory).String(), model.Size(want.Memory).String(), EffectRestart))
 	}
 	if old.Disk != want.Disk {
-		r = append(r, changed("disk", spec.Size(old.Disk).String(), spec.Size(want.Disk).String(), EffectReplace))
+		r = append(r, changed("disk", model.Size(old.Disk).String(), model.Size(want.Disk).String(), EffectReplace))
 	}
 	if old.DataDisk != want.DataDisk {
-		r = append(r, changed("docker data_disk", spec.Size(old.DataDisk).String(), spec.Size(want.DataDisk).String(), EffectReplace))
+		r = append(r, changed("docker data_disk", model.Size(old.DataDisk).String(), model.Size(want.DataDisk).String(), EffectReplace))
 	}
 	str("image", old.Image, want.Image)
 	if old.Image == want.Image && old.ImageSHA != want.ImageSHA {

@@ -6,26 +6,26 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fjord-dev/fjord/spec"
+	"github.com/fjord-dev/fjord/model"
 )
 
-func testConfig(hosts ...string) *spec.Config {
-	c := &spec.Config{
+func testConfig(hosts ...string) *model.Config {
+	c := &model.Config{
 		Project:     "proj",
-		Hypervisors: []spec.Hypervisor{{Name: "hv", URI: "qemu:///system", VirtType: "qemu"}},
-		Pools:       []spec.Pool{{Name: "pool", Hypervisor: "hv", Path: "/srv/pool"}},
-		Networks:    []spec.Network{{Name: "net", Hypervisor: "hv", CIDR: netip.MustParsePrefix("10.0.0.0/24")}},
-		Images:      []spec.Image{{Name: "deb", Path: "/img", SHA256: strings.Repeat("a", 64), Format: "qcow2"}},
+		Hypervisors: []model.Hypervisor{{Name: "hv", URI: "qemu:///system", VirtType: "qemu"}},
+		Pools:       []model.Pool{{Name: "pool", Hypervisor: "hv", Path: "/srv/pool"}},
+		Networks:    []model.Network{{Name: "net", Hypervisor: "hv", CIDR: netip.MustParsePrefix("10.0.0.0/24")}},
+		Images:      []model.Image{{Name: "deb", Path: "/img", SHA256: strings.Repeat("a", 64), Format: "qcow2"}},
 	}
 	for _, h := range hosts {
-		c.Hosts = append(c.Hosts, spec.Host{Name: h, Base: h, Hypervisor: "hv", Image: "deb", Pool: "pool", Network: "net",
-			VCPU: 1, Memory: spec.GiB, Disk: 4 * spec.GiB, SSH: spec.SSH{User: "admin", AuthorizedKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8 k"}, PrivateKeyFile: "/k"}})
+		c.Hosts = append(c.Hosts, model.Host{Name: h, Base: h, Hypervisor: "hv", Image: "deb", Pool: "pool", Network: "net",
+			VCPU: 1, Memory: model.GiB, Disk: 4 * model.GiB, SSH: model.SSH{User: "admin", AuthorizedKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8 k"}, PrivateKeyFile: "/k"}})
 	}
 	c.Resolve()
 	return c
 }
 
-func prepare(t *testing.T, c *spec.Config) *Desired {
+func prepare(t *testing.T, c *model.Config) *Desired {
 	t.Helper()
 	d, err := Prepare(c, "test")
 	if err != nil {
@@ -92,7 +92,7 @@ func TestPlan(t *testing.T) {
 			name: "memory and vcpu changed: updated in place with a restart",
 			desired: func() *Desired {
 				c := testConfig("web")
-				c.Hosts[0].Memory, c.Hosts[0].VCPU = 2*spec.GiB, 2
+				c.Hosts[0].Memory, c.Hosts[0].VCPU = 2*model.GiB, 2
 				return prepare(t, c)
 			}(),
 			actual: func() *Inventory { return applied(base) },
@@ -102,7 +102,7 @@ func TestPlan(t *testing.T) {
 			name: "memory and disk changed: the disk needs a new guest",
 			desired: func() *Desired {
 				c := testConfig("web")
-				c.Hosts[0].Memory, c.Hosts[0].Disk = 2*spec.GiB, 8*spec.GiB
+				c.Hosts[0].Memory, c.Hosts[0].Disk = 2*model.GiB, 8*model.GiB
 				return prepare(t, c)
 			}(),
 			actual: func() *Inventory { return applied(base) },
@@ -271,7 +271,7 @@ func TestProtect(t *testing.T) {
 
 	// A change that needs a replace is refused while protected.
 	c2 := testConfig("web")
-	c2.Hosts[0].Protect, c2.Hosts[0].Disk = true, 8*spec.GiB
+	c2.Hosts[0].Protect, c2.Hosts[0].Disk = true, 8*model.GiB
 	p := MakePlan(prepare(t, c2), map[string]*Inventory{"hv": inv}, PlanOptions{})
 	if len(p.Refused) != 1 || p.Refused[0].Host != "web" || p.Refused[0].Action != Replace ||
 		len(p.Refused[0].Reasons) != 1 || p.Refused[0].Reasons[0].Field != "disk" {
@@ -288,7 +288,7 @@ func TestProtect(t *testing.T) {
 		t.Errorf("unprotect:\n%s%v", got, p.Refused)
 	}
 	c3 := testConfig("web")
-	c3.Hosts[0].Disk = 8 * spec.GiB
+	c3.Hosts[0].Disk = 8 * model.GiB
 	if p := MakePlan(prepare(t, c3), map[string]*Inventory{"hv": inv}, PlanOptions{}); len(p.Refused) != 0 {
 		t.Errorf("protect = false in the configuration still refused: %v", p.Refused)
 	}

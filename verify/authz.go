@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/fjord-dev/fjord/authz"
-	"github.com/fjord-dev/fjord/spec"
+	"github.com/fjord-dev/fjord/model"
 )
 
 // authzImage is the image the probes name. It does not exist, so a request
@@ -144,12 +144,12 @@ func authzChecks() []Check {
 			}
 			return ""
 		}})
-	cs = append(cs, Check{ID: spec.AuthzCheck(authz.RuleUnreadable), Reference: "CVE-2024-41110", Title: "fjord-authz refuses a request whose body the daemon reads but did not forward", Severity: High, Source: "authz",
+	cs = append(cs, Check{ID: model.AuthzCheck(authz.RuleUnreadable), Reference: "CVE-2024-41110", Title: "fjord-authz refuses a request whose body the daemon reads but did not forward", Severity: High, Source: "authz",
 		Hint:  "keep fjord-authz.service running a fjord-authz that fails closed; upgrade docker.io to a version with the CVE-2024-41110 fix",
 		Judge: func(o Output, _ Expect) string { return judgeAuthz(o, authz.RuleUnreadable) }})
 	for _, rule := range authz.RuleNames() {
 		rule := rule
-		cs = append(cs, Check{ID: spec.AuthzCheck(rule), Reference: "CIS 2.12", Title: "fjord-authz refuses " + authz.Rules[rule], Severity: High, Source: "authz",
+		cs = append(cs, Check{ID: model.AuthzCheck(rule), Reference: "CIS 2.12", Title: "fjord-authz refuses " + authz.Rules[rule], Severity: High, Source: "authz",
 			Hint:  fmt.Sprintf(`keep "authorization-plugins": ["fjord-authz"] in daemon.json and fjord-authz.service running; to allow this on purpose, relax %s in the host's docker.authz block`, rule),
 			Judge: func(o Output, _ Expect) string { return judgeAuthz(o, rule) }})
 	}

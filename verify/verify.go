@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/fjord-dev/fjord/canary"
-	"github.com/fjord-dev/fjord/spec"
+	"github.com/fjord-dev/fjord/model"
 	"github.com/fjord-dev/fjord/sshx"
 )
 
@@ -46,7 +46,7 @@ type Output struct {
 // Expect is what the configuration says the host should look like.
 type Expect struct {
 	DaemonJSON []byte
-	Docker     spec.Docker
+	Docker     model.Docker
 }
 
 // Check is one verifiable property of a host.

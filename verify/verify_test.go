@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fjord-dev/fjord/spec"
+	"github.com/fjord-dev/fjord/model"
 	"github.com/fjord-dev/fjord/sshx"
 )
 
@@ -56,8 +56,8 @@ func (h *host) Run(_ context.Context, cmd string) (sshx.Result, error) {
 
 func expect() Expect {
 	b, _ := os.ReadFile(filepath.Join("testdata", "good", "daemon-json"))
-	d := spec.HardenedDocker()
-	d.Networks = []spec.DockerNetwork{{Name: "backend", Internal: true}}
+	d := model.HardenedDocker()
+	d.Networks = []model.DockerNetwork{{Name: "backend", Internal: true}}
 	return Expect{DaemonJSON: b, Docker: d}
 }
 

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fjord-dev/fjord/model"
 	"github.com/fjord-dev/fjord/provision"
-	"github.com/fjord-dev/fjord/spec"
 	"github.com/fjord-dev/fjord/verify"
 )
 
@@ -59,7 +59,7 @@ func TestJUnitReport(t *testing.T) {
 // The ssh config trusts only the pinned key, per host alias.
 func TestSSHConfigText(t *testing.T) {
 	hosts := []pinnedHost{{alias: "demo-web", address: "192.168.150.7",
-		host: spec.Host{SSH: spec.SSH{User: "admin", PrivateKeyFile: "/home/u/.ssh/id_ed25519"}}}}
+		host: model.Host{SSH: model.SSH{User: "admin", PrivateKeyFile: "/home/u/.ssh/id_ed25519"}}}}
 	got := sshConfigText("demo", "/home/u/.ssh/fjord/demo.known_hosts", hosts)
 	for _, want := range []string{"Host demo-web\n", "HostName 192.168.150.7", "User admin", "IdentityFile /home/u/.ssh/id_ed25519",
 		"IdentitiesOnly yes", "UserKnownHostsFile /home/u/.ssh/fjord/demo.known_hosts", "StrictHostKeyChecking yes", "HostKeyAlias demo-web"} {

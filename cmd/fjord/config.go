@@ -11,8 +11,8 @@ import (
 	"sync"
 
 	"github.com/fjord-dev/fjord/hcl"
+	"github.com/fjord-dev/fjord/model"
 	"github.com/fjord-dev/fjord/provision"
-	"github.com/fjord-dev/fjord/spec"
 	"github.com/fjord-dev/fjord/verify"
 )
 
@@ -46,7 +46,7 @@ func (c *configFlags) parse(fs *flag.FlagSet, args []string) error {
 
 // load reads the configuration, printing diagnostics on failure. files
 // makes it read what apply will read too (image headers, private keys).
-func (a *app) load(c *configFlags, files bool) (*spec.Config, error) {
+func (a *app) load(c *configFlags, files bool) (*model.Config, error) {
 	env := map[string]string{}
 	for _, kv := range a.environ() {
 		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "FJORD_VAR_") {
@@ -67,7 +67,7 @@ func (a *app) load(c *configFlags, files bool) (*spec.Config, error) {
 
 // session is a loaded configuration with open hypervisor connections.
 type session struct {
-	cfg  *spec.Config
+	cfg  *model.Config
 	hvs  map[string]provision.Hypervisor
 	invs map[string]*provision.Inventory
 }
@@ -92,7 +92,7 @@ func (s *session) refresh(ctx context.Context) error {
 
 // open connects to every hypervisor and reads its inventory, all
 // hypervisors at once. Each connection failure names the hypervisor block.
-func (a *app) open(ctx context.Context, cfg *spec.Config) (*session, error) {
+func (a *app) open(ctx context.Context, cfg *model.Config) (*session, error) {
 	s := &session{cfg: cfg, hvs: map[string]provision.Hypervisor{}, invs: map[string]*provision.Inventory{}}
 	type opened struct {
 		hv  provision.Hypervisor

@@ -10,21 +10,21 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/fjord-dev/fjord/model"
 	"github.com/fjord-dev/fjord/provision"
-	"github.com/fjord-dev/fjord/spec"
 )
 
 // pinnedHost is what OpenSSH needs to reach a host fjord created.
 type pinnedHost struct {
 	alias   string
-	host    spec.Host
+	host    model.Host
 	address string
 	hostKey string
 }
 
 // pinnedHosts reads, for each created host of the configuration, the
 // address and the host key pinned in its domain's metadata.
-func (a *app) pinnedHosts(ctx context.Context, c *configFlags) ([]pinnedHost, *spec.Config, error) {
+func (a *app) pinnedHosts(ctx context.Context, c *configFlags) ([]pinnedHost, *model.Config, error) {
 	cfg, err := a.load(c, false)
 	if err != nil {
 		return nil, nil, err

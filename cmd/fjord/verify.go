@@ -9,8 +9,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/fjord-dev/fjord/model"
 	"github.com/fjord-dev/fjord/provision"
-	"github.com/fjord-dev/fjord/spec"
 	"github.com/fjord-dev/fjord/verify"
 )
 
@@ -102,17 +102,17 @@ func runVerify(ctx context.Context, a *app, args []string) error {
 }
 
 // selectHosts picks the named hosts (all when none are named).
-func selectHosts(cfg *spec.Config, names []string) ([]spec.Host, error) {
+func selectHosts(cfg *model.Config, names []string) ([]model.Host, error) {
 	if len(names) == 0 {
 		return cfg.Hosts, nil
 	}
-	byName := map[string]spec.Host{}
+	byName := map[string]model.Host{}
 	var all []string
 	for _, h := range cfg.Hosts {
 		byName[h.Name] = h
 		all = append(all, h.Name)
 	}
-	var out []spec.Host
+	var out []model.Host
 	for _, n := range names {
 		h, ok := byName[n]
 		if !ok {

@@ -1,8 +1,8 @@
-// Package spec is fjord's typed model of desired state: hypervisors, storage
+// Package model is fjord's typed model of desired state: hypervisors, storage
 // pools, networks, base images and hosts. It knows nothing of HCL syntax; the
 // loader in package hcl fills it, and Validate reports semantic problems by
 // object and field so the loader can point at the offending source range.
-package spec
+package model
 
 import (
 	"crypto/sha256"
