@@ -30,7 +30,7 @@ import (
 
 	"libvirt.org/go/libvirtxml"
 
-	"github.com/fjord-dev/fjord/hcl"
+	"github.com/fjord-dev/fjord/config"
 	"github.com/fjord-dev/fjord/provision"
 	lv "github.com/fjord-dev/fjord/provision/libvirt"
 	"github.com/fjord-dev/fjord/sshx"
@@ -360,7 +360,7 @@ host "h%[1]d" {
 // with its marker, image and host volumes, the network, and a running
 // domain per host with fjord's metadata, all made by fjord's own code.
 func writeScaleNodes(dir string) error {
-	res, diags := hcl.Load(dir, hcl.Options{KnownCheck: verify.Known})
+	res, diags := config.Load(dir, config.Options{KnownCheck: verify.Known})
 	if diags.HasErrors() {
 		return fmt.Errorf("bench configuration: %v", diags)
 	}

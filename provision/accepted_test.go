@@ -6,15 +6,15 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/fjord-dev/fjord/hcl"
+	"github.com/fjord-dev/fjord/config"
 )
 
 // FuzzAcceptedConfigurationsPlan: every configuration the loader accepts
 // is prepared and planned without an error against hypervisors that hold
 // nothing yet, and the plan creates each of its hosts. Seeded with every
-// fixture of the hcl package (those that fail to load check nothing).
+// fixture of the config package (those that fail to load check nothing).
 func FuzzAcceptedConfigurationsPlan(f *testing.F) {
-	files, _ := filepath.Glob("../hcl/testdata/*/*.hcl")
+	files, _ := filepath.Glob("../config/testdata/*/*.hcl")
 	for _, p := range files {
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -28,7 +28,7 @@ func FuzzAcceptedConfigurationsPlan(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(dir, "main.hcl"), src, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		res, diags := hcl.Load(dir, hcl.Options{Env: map[string]string{"admin_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8 ops"}})
+		res, diags := config.Load(dir, config.Options{Env: map[string]string{"admin_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8 ops"}})
 		if diags.HasErrors() {
 			return
 		}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/fjord-dev/fjord/hcl"
+	"github.com/fjord-dev/fjord/config"
 	"github.com/fjord-dev/fjord/model"
 	"github.com/fjord-dev/fjord/provision"
 	"github.com/fjord-dev/fjord/verify"
@@ -55,7 +55,7 @@ func (a *app) load(c *configFlags, files bool) (*model.Config, error) {
 	}
 	auto, _ := filepath.Glob(filepath.Join(c.dir, "*.fjordvars"))
 	sort.Strings(auto)
-	res, diags := hcl.Load(c.dir, hcl.Options{Vars: c.vars, VarFiles: append(auto, c.varFiles...), Env: env, KnownCheck: verify.Known, Files: files})
+	res, diags := config.Load(c.dir, config.Options{Vars: c.vars, VarFiles: append(auto, c.varFiles...), Env: env, KnownCheck: verify.Known, Files: files})
 	if len(diags) > 0 {
 		res.WriteDiagnostics(a.stderr, diags)
 	}

@@ -27,7 +27,7 @@ func testApp(stdin string) (*app, *bytes.Buffer, *bytes.Buffer) {
 
 func TestValidateReportsEveryProblemWithItsLine(t *testing.T) {
 	a, out, errb := testApp("")
-	code := a.run(context.Background(), []string{"validate", "../../hcl/testdata/invalid-references"})
+	code := a.run(context.Background(), []string{"validate", "../../config/testdata/invalid-references"})
 	if code != exitError {
 		t.Fatalf("exit %d, want 1", code)
 	}

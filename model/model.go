@@ -1,6 +1,6 @@
 // Package model is fjord's typed model of desired state: hypervisors, storage
 // pools, networks, base images and hosts. It knows nothing of HCL syntax; the
-// loader in package hcl fills it, and Validate reports semantic problems by
+// loader in package config fills it, and Validate reports semantic problems by
 // object and field so the loader can point at the offending source range.
 package model
 

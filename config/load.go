@@ -1,8 +1,8 @@
-// Package hcl loads a directory of fjord *.hcl files into the typed model of
+// Package config loads a directory of fjord *.hcl files into the typed model of
 // package model. It is the only package that imports hashicorp/hcl and go-cty.
 // Every problem is reported as a Diagnostic with a source range, and all of
 // them are reported in one run.
-package hcl
+package config
 
 import (
 	"fmt"
