@@ -32,7 +32,7 @@ import (
 
 	"github.com/fjord-dev/fjord/config"
 	"github.com/fjord-dev/fjord/provision"
-	lv "github.com/fjord-dev/fjord/provision/libvirt"
+	lv "github.com/fjord-dev/fjord/provision/libvirtd"
 	"github.com/fjord-dev/fjord/sshx"
 	"github.com/fjord-dev/fjord/verify"
 )

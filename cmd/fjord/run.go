@@ -13,7 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/fjord-dev/fjord/provision"
-	"github.com/fjord-dev/fjord/provision/libvirt"
+	"github.com/fjord-dev/fjord/provision/libvirtd"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -50,7 +50,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		getenv:      os.Getenv,
 		environ:     os.Environ,
 		connect: func(uri string) (provision.Hypervisor, error) {
-			return libvirt.Open(uri)
+			return libvirtd.Open(uri)
 		},
 	}
 	return a.run(ctx, args)

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/fjord-dev/fjord/provision"
-	"github.com/fjord-dev/fjord/provision/libvirt"
+	"github.com/fjord-dev/fjord/provision/libvirtd"
 )
 
 func testApp(stdin string) (*app, *bytes.Buffer, *bytes.Buffer) {
@@ -21,7 +21,7 @@ func testApp(stdin string) (*app, *bytes.Buffer, *bytes.Buffer) {
 		stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb,
 		getenv:  func(string) string { return "" },
 		environ: func() []string { return nil },
-		connect: func(uri string) (provision.Hypervisor, error) { return libvirt.Open(uri) },
+		connect: func(uri string) (provision.Hypervisor, error) { return libvirtd.Open(uri) },
 	}, &out, &errb
 }
 
@@ -132,7 +132,7 @@ func TestUnreachableHypervisorNamesTheBlock(t *testing.T) {
 	}
 	a, _, errb = testApp("")
 	a.connect = func(uri string) (provision.Hypervisor, error) {
-		return libvirt.Open("qemu+unix:///system?socket=/nonexistent/sock")
+		return libvirtd.Open("qemu+unix:///system?socket=/nonexistent/sock")
 	}
 	code = a.run(context.Background(), []string{"plan", "testdata/testdriver"})
 	if code != exitError || !strings.Contains(errb.String(), `hypervisor "test": hypervisor unreachable`) {

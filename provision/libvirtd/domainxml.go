@@ -1,7 +1,7 @@
-// Package libvirt is fjord's adapter over libvirt (libvirt.org/go/libvirt,
+// Package libvirtd is fjord's adapter over libvirt (libvirt.org/go/libvirt,
 // cgo). It implements provision.Hypervisor, builds every XML document from
 // libvirtxml structs and translates libvirt's errors into provision's.
-package libvirt
+package libvirtd
 
 import (
 	"fmt"
