@@ -44,10 +44,7 @@ func (s *session) pinnedHosts(ctx context.Context) []pinnedHost {
 			if d.Meta.Host != h.Name || d.Meta.HostKey == "" {
 				continue
 			}
-			addr := d.Meta.IP
-			if st, err := s.hvs[h.Hypervisor].DomainStatus(ctx, d.Name); err == nil && len(st.Addresses) > 0 {
-				addr = st.Addresses[0]
-			}
+			addr := provision.CurrentAddress(ctx, s.hvs[h.Hypervisor], d.Name, d.Meta.IP)
 			out = append(out, pinnedHost{alias: provision.DomainName(s.cfg.Project, h.Name), host: h, address: addr, hostKey: d.Meta.HostKey})
 		}
 	}
