@@ -184,7 +184,11 @@ func (p Policy) hostPath(src, kind string, created bool) Decision {
 		return p.unreadable(kind+" "+strconvQuote(src), "not an absolute path: the kernel would resolve it from the daemon's working directory")
 	}
 	clean := path.Clean(src)
-	if s, ok := p.sensitiveMatch(clean); ok {
+	written := make([][]string, len(p.SensitivePaths))
+	for i, s := range p.SensitivePaths {
+		written[i] = []string{path.Clean(s)}
+	}
+	if s, ok := sensitiveMatch(written, clean); ok {
 		if clean == s {
 			return p.deny(RuleSensitiveMounts, kind+" "+src)
 		}
@@ -194,7 +198,12 @@ func (p Policy) hostPath(src, kind string, created bool) Decision {
 	if err != nil {
 		return p.unreadable(kind+" "+src, "resolving it as the kernel will: "+err.Error())
 	}
-	if s, ok := p.sensitiveMatch(w.resolved); ok {
+	forms := p.sensitiveForms()
+	if s, ok := sensitiveMatch(forms, clean); ok && clean != w.resolved {
+		// A sensitive path reached through a symlink it is (/var/run for /run).
+		return p.deny(RuleSensitiveMounts, fmt.Sprintf("%s %s (%s on this host, under or above %s)", kind, src, w.resolved, s))
+	}
+	if s, ok := sensitiveMatch(forms, w.resolved); ok {
 		return p.deny(RuleSensitiveMounts, fmt.Sprintf("%s %s (%s on this host, under or above %s)", kind, src, w.resolved, s))
 	}
 	if w.swappable != "" {
@@ -220,19 +229,28 @@ func firstMissing(w walked) string {
 
 func strconvQuote(s string) string { return fmt.Sprintf("%q", shorten(s)) }
 
-// sensitiveMatch reports the sensitive path that host path c is, lies
-// under, or lies above. Sensitive paths are compared as written and as
-// the kernel resolves them (/var/run is /run).
-func (p Policy) sensitiveMatch(c string) (string, bool) {
+// sensitiveForms are the policy's sensitive paths, each as written and as
+// the kernel resolves it now (/var/run is /run).
+func (p Policy) sensitiveForms() [][]string {
+	out := make([][]string, 0, len(p.SensitivePaths))
 	for _, s := range p.SensitivePaths {
 		s = path.Clean(s)
 		forms := []string{s}
 		if w, err := walk(s); err == nil && w.resolved != s {
 			forms = append(forms, w.resolved)
 		}
-		for _, f := range forms {
+		out = append(out, forms)
+	}
+	return out
+}
+
+// sensitiveMatch reports the sensitive path that host path c is, lies
+// under, or lies above, among forms (sensitiveForms).
+func sensitiveMatch(forms [][]string, c string) (string, bool) {
+	for _, fs := range forms {
+		for _, f := range fs {
 			if c == f || f != "/" && strings.HasPrefix(c, f+"/") || strings.HasPrefix(f, strings.TrimSuffix(c, "/")+"/") {
-				return s, true
+				return fs[0], true
 			}
 		}
 	}
