@@ -247,3 +247,13 @@ func TestPlanTextGolden(t *testing.T) {
 		t.Errorf("plan text differs from %s (go test ./cmd/fjord -update):\n%s", path, b.String())
 	}
 }
+
+// A plan saved by an older fjord (format 1: reasons were sentences) is
+// refused naming the version, not misread.
+func TestOldSavedPlanRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.json")
+	os.WriteFile(path, []byte(`{"format": 1, "dir": "/x", "plan": {"project": "p", "changes": [{"kind": "host", "name": "web", "action": "create", "reasons": ["no domain p-web"]}]}}`), 0o600)
+	if _, err := readSavedPlan(path); err == nil || !strings.Contains(err.Error(), "saved by another fjord version (format 1, this fjord reads 2)") {
+		t.Fatalf("old saved plan: %v", err)
+	}
+}

@@ -25,7 +25,8 @@ type savedPlan struct {
 	Plan     *provision.Plan       `json:"plan"`
 }
 
-const savedPlanFormat = 1
+// savedPlanFormat 2: reasons and refusals are data, not sentences.
+const savedPlanFormat = 2
 
 // desiredDigest fingerprints the prepared desired state.
 func desiredDigest(d *provision.Desired) string {
@@ -74,12 +75,18 @@ func readSavedPlan(path string) (*savedPlan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read saved plan: %w", err)
 	}
+	var head struct {
+		Format int `json:"format"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return nil, fmt.Errorf("%s is not a plan saved by fjord plan -out", path)
+	}
+	if head.Format != savedPlanFormat {
+		return nil, fmt.Errorf("%s was saved by another fjord version (format %d, this fjord reads %d); plan again", path, head.Format, savedPlanFormat)
+	}
 	var sp savedPlan
 	if err := json.Unmarshal(b, &sp); err != nil || sp.Plan == nil {
 		return nil, fmt.Errorf("%s is not a plan saved by fjord plan -out", path)
-	}
-	if sp.Format != savedPlanFormat {
-		return nil, fmt.Errorf("%s was saved by another fjord version (format %d, this fjord reads %d); plan again", path, sp.Format, savedPlanFormat)
 	}
 	return &sp, nil
 }
