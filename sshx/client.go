@@ -36,6 +36,10 @@ type Target struct {
 	User       string
 	PrivateKey []byte // PEM, the client key
 	PinnedKey  string // the host's public key, authorized_keys form
+	// Via, when set, opens the connection instead of a direct TCP dial:
+	// through a jump host (Client.DialVia), as a guest on a remote
+	// hypervisor's private network is reached.
+	Via func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Client is a connected SSH session factory.
@@ -79,8 +83,12 @@ func Dial(ctx context.Context, t Target) (*Client, error) {
 		HostKeyAlgorithms: []string{pinned.Type()},
 		Timeout:           15 * time.Second,
 	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", t.Addr)
+	dial := t.Via
+	if dial == nil {
+		var d net.Dialer
+		dial = d.DialContext
+	}
+	conn, err := dial(ctx, "tcp", t.Addr)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -62,6 +63,9 @@ func serve(c net.Conn, cfg *ssh.ServerConfig) {
 	}
 	go ssh.DiscardRequests(reqs)
 	for nc := range chans {
+		if forwardChannel(nc) {
+			continue
+		}
 		ch, creqs, err := nc.Accept()
 		if err != nil {
 			continue
@@ -162,4 +166,51 @@ func TestParseHostKeyDerivesThePublicHalf(t *testing.T) {
 	if _, err := ParseHostKey([]byte("not a key")); err == nil {
 		t.Error("garbage parsed as a key")
 	}
+}
+
+// forwardChannel serves the channels OpenSSH's server opens for -L and
+// ProxyJump (direct-tcpip, direct-streamlocal) by dialing on this side.
+func forwardChannel(nc ssh.NewChannel) bool {
+	var network, addr string
+	switch nc.ChannelType() {
+	case "direct-tcpip":
+		var p struct {
+			Host       string
+			Port       uint32
+			OriginHost string
+			OriginPort uint32
+		}
+		if ssh.Unmarshal(nc.ExtraData(), &p) != nil {
+			nc.Reject(ssh.ConnectionFailed, "bad request")
+			return true
+		}
+		network, addr = "tcp", net.JoinHostPort(p.Host, fmt.Sprint(p.Port))
+	case "direct-streamlocal@openssh.com":
+		var p struct {
+			Path      string
+			Reserved0 string
+			Reserved1 uint32
+		}
+		if ssh.Unmarshal(nc.ExtraData(), &p) != nil {
+			nc.Reject(ssh.ConnectionFailed, "bad request")
+			return true
+		}
+		network, addr = "unix", p.Path
+	default:
+		return false
+	}
+	c, err := net.Dial(network, addr)
+	if err != nil {
+		nc.Reject(ssh.ConnectionFailed, err.Error())
+		return true
+	}
+	ch, reqs, err := nc.Accept()
+	if err != nil {
+		c.Close()
+		return true
+	}
+	go ssh.DiscardRequests(reqs)
+	go func() { io.Copy(ch, c); ch.CloseWrite() }()
+	go func() { io.Copy(c, ch); c.Close() }()
+	return true
 }
