@@ -40,6 +40,23 @@ type Hypervisor struct {
 	Name     string
 	URI      string
 	VirtType string
+	// HostKey is the hypervisor's SSH host key (authorized_keys form) for
+	// a URI over SSH: fjord makes that connection itself, accepting only
+	// this key, and carries libvirt over it.
+	HostKey string
+	// SSHKeyFile is the client key fjord connects to it with.
+	SSHKeyFile string
+}
+
+// OverSSH reports whether the hypervisor's URI reaches libvirt over SSH
+// (qemu+ssh, qemu+libssh, qemu+libssh2).
+func (h Hypervisor) OverSSH() bool {
+	u, err := url.Parse(h.URI)
+	if err != nil {
+		return false
+	}
+	_, transport, _ := strings.Cut(u.Scheme, "+")
+	return transport == "ssh" || transport == "libssh" || transport == "libssh2"
 }
 
 // Pool is a directory storage pool.
@@ -138,6 +155,19 @@ func (c *Config) Validate() []Problem {
 		}
 		if why := checkURI(h.URI); why != "" {
 			add("hypervisor", h.Name, "uri", "%q is not a libvirt URI fjord can use: %s", h.URI, why)
+		}
+		switch {
+		case h.OverSSH() && h.HostKey == "":
+			add("hypervisor", h.Name, "uri", "%q would reach libvirt over SSH without a pinned host key (the system ssh trusts whatever known_hosts says, or nothing); set host_key (fjord hypervisor-key %s prints it) and ssh_key_file", h.URI, h.Name)
+		case h.HostKey != "" && !h.OverSSH():
+			add("hypervisor", h.Name, "host_key", "host_key pins an SSH connection, but %q does not go over SSH (qemu+ssh://USER@HOST/system)", h.URI)
+		case h.OverSSH() && h.SSHKeyFile == "":
+			add("hypervisor", h.Name, "ssh_key_file", "ssh_key_file must name the key fjord connects to %s with", h.Name)
+		}
+		if h.HostKey != "" {
+			if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(h.HostKey)); err != nil {
+				add("hypervisor", h.Name, "host_key", "%q is not an SSH public key (fjord hypervisor-key %s prints the line to paste): %v", shortText(h.HostKey), h.Name, err)
+			}
 		}
 	}
 	checkHV := func(kind, name, hv string) {

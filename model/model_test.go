@@ -39,7 +39,7 @@ func TestValidateCollisions(t *testing.T) {
 			SSH: SSH{User: "admin", AuthorizedKeys: []string{key}, PrivateKeyFile: "/k"}, Docker: HardenedDocker()}
 	}
 	c := &Config{Project: "p",
-		Hypervisors: []Hypervisor{{Name: "a", URI: "qemu:///system", VirtType: VirtKVM}, {Name: "b", URI: "qemu+ssh://hv2/system", VirtType: VirtKVM}},
+		Hypervisors: []Hypervisor{{Name: "a", URI: "qemu:///system", VirtType: VirtKVM}, {Name: "b", URI: "qemu+ssh://hv2/system", VirtType: VirtKVM, HostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8", SSHKeyFile: "/k"}},
 		Pools:       []Pool{{Name: "pa", Hypervisor: "a", Path: "/p"}, {Name: "pb", Hypervisor: "b", Path: "/p"}},
 		Networks: []Network{{Name: "lab", Hypervisor: "a", CIDR: netip.MustParsePrefix("10.0.0.0/16")},
 			{Name: "inner", Hypervisor: "a", CIDR: netip.MustParsePrefix("10.0.5.0/24")},

@@ -3,7 +3,9 @@ hypervisor "a" {
 }
 
 hypervisor "b" {
-  uri = "qemu+ssh://root@hv2/system"
+  uri          = "qemu+ssh://root@hv2/system"
+  host_key     = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8"
+  ssh_key_file = "id"
 }
 
 pool "on-a" {

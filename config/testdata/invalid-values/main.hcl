@@ -10,6 +10,22 @@ hypervisor "transport" {
   uri = "qemu+telnet://host/system" # ERROR: transport "telnet"
 }
 
+hypervisor "unpinned" {
+  uri = "qemu+ssh://root@hv2/system" # ERROR: without a pinned host key
+}
+
+hypervisor "local-pinned" {
+  uri          = "qemu:///system"
+  host_key     = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8" # ERROR: does not go over SSH
+  ssh_key_file = "id"
+}
+
+hypervisor "garbled" {
+  uri          = "qemu+ssh://root@hv3/system"
+  host_key     = "ssh-ed25519 not-a-key" # ERROR: is not an SSH public key
+  ssh_key_file = "id"
+}
+
 pool "default" {
   hypervisor = "kvm"
   path       = "/var/lib/fjord/pool"
