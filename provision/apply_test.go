@@ -2,8 +2,10 @@ package provision
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -422,11 +424,39 @@ func TestReadHostKeyChecksThePin(t *testing.T) {
 		pinned = tg.PinnedKey
 		return catGuest{live.PrivatePEM}, nil
 	}
-	kp, err := ReadHostKey(context.Background(), c.Hosts[0], "10.0.0.9", live.Public, dial)
+	kp, err := ReadHostKey(context.Background(), c.Hosts[0], nil, "10.0.0.9", live.Public, dial)
 	if err != nil || kp.Public != live.Public || pinned != live.Public {
 		t.Fatalf("pinned key read back: %v, %q", err, kp.Public)
 	}
-	if _, err := ReadHostKey(context.Background(), c.Hosts[0], "10.0.0.9", other.Public, dial); err == nil || !strings.Contains(err.Error(), "is not the pinned key") {
+	if _, err := ReadHostKey(context.Background(), c.Hosts[0], nil, "10.0.0.9", other.Public, dial); err == nil || !strings.Contains(err.Error(), "is not the pinned key") {
 		t.Fatalf("a host key other than the pinned one: %v", err)
+	}
+}
+
+// routedHV is a remote hypervisor: its guests are reached through it.
+type routedHV struct {
+	*fakeHV
+	via func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+func (r routedHV) Via() func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return r.via
+}
+
+// A guest of a remote hypervisor is dialled through it.
+func TestVerifyReachesARemoteGuestThroughItsHypervisor(t *testing.T) {
+	c := testConfig("web")
+	c.Hosts[0].SSH.PrivateKeyFile = keyFile(t)
+	c.Hosts[0].Docker = model.HardenedDocker()
+	hv := routedHV{newFakeHV(), func(context.Context, string, string) (net.Conn, error) { return nil, errors.New("unused") }}
+	meta := HostMeta{Host: "web", IP: "10.0.0.9", HostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8"}
+	inv := &Inventory{Domains: []DomainState{{Name: DomainName(c.Project, "web"), State: "running", Meta: meta}}}
+	var through bool
+	Verify(context.Background(), c.Project, c.Hosts[0], hv, inv, VerifyOptions{Dial: func(ctx context.Context, tg sshx.Target) (Guest, error) {
+		through = tg.Via != nil
+		return goodGuest{t}, nil
+	}})
+	if !through {
+		t.Error("the guest of a remote hypervisor was dialled directly")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 )
 
 // Errors the hypervisor adapter translates libvirt's error codes into.
@@ -28,6 +29,22 @@ type Hypervisor interface {
 	Domains
 	GuestLife
 	Close() error
+}
+
+// GuestRoute is implemented by hypervisors whose guests are reached
+// through them (a remote hypervisor's isolated networks are not routed to
+// fjord's machine): Via opens a connection to a guest from the
+// hypervisor's side, or is nil when guests are reached directly.
+type GuestRoute interface {
+	Via() func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// via is hv's route to its guests, nil for a direct one.
+func via(hv any) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if r, ok := hv.(GuestRoute); ok {
+		return r.Via()
+	}
+	return nil
 }
 
 // InventoryReader reads the actual state, in bulk: what plan diffs against.

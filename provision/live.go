@@ -78,7 +78,7 @@ func Verify(ctx context.Context, project string, h model.Host, hv GuestLife, inv
 	}
 	cctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	t := sshx.Target{Addr: net.JoinHostPort(r.Address, "22"), User: h.SSH.User, PrivateKey: key, PinnedKey: meta.HostKey}
+	t := sshx.Target{Addr: net.JoinHostPort(r.Address, "22"), User: h.SSH.User, PrivateKey: key, PinnedKey: meta.HostKey, Via: via(hv)}
 	g, err := opts.Dial(cctx, t)
 	// sshd refuses connections for a moment while it reloads: try twice more.
 	for try := 0; err != nil && !errors.Is(err, sshx.ErrHostKeyMismatch) && try < 2 && poll.Sleep(cctx, 2*time.Second) == nil; try++ {
@@ -100,14 +100,16 @@ func Verify(ctx context.Context, project string, h model.Host, hv GuestLife, inv
 // ReadHostKey reads host h's private ed25519 host key at address over a
 // connection that accepts only pinnedKey, and checks that the key read is
 // the one pinned (rebuild gives the new disk the same identity).
-func ReadHostKey(ctx context.Context, h model.Host, address, pinnedKey string, dial Dialer) (sshx.KeyPair, error) {
+//
+// hv is the host's hypervisor: a remote one's guests are reached through it.
+func ReadHostKey(ctx context.Context, h model.Host, hv any, address, pinnedKey string, dial Dialer) (sshx.KeyPair, error) {
 	key, err := sshx.ReadPrivateKey(h.SSH.PrivateKeyFile)
 	if err != nil {
 		return sshx.KeyPair{}, err
 	}
 	cctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	g, err := dial(cctx, sshx.Target{Addr: net.JoinHostPort(address, "22"), User: h.SSH.User, PrivateKey: key, PinnedKey: pinnedKey})
+	g, err := dial(cctx, sshx.Target{Addr: net.JoinHostPort(address, "22"), User: h.SSH.User, PrivateKey: key, PinnedKey: pinnedKey, Via: via(hv)})
 	if err != nil {
 		return sshx.KeyPair{}, err
 	}

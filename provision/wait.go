@@ -37,7 +37,7 @@ func (a *applier) waitAndVerify(ctx context.Context, hv Hypervisor, h DesiredHos
 	err = timed("ssh", func() error {
 		var err error
 		g, err = a.waitSSH(ctx, hv, domain, sshx.Target{
-			Addr: net.JoinHostPort(addr, "22"), User: h.Spec.SSH.User, PrivateKey: key, PinnedKey: hostKey,
+			Addr: net.JoinHostPort(addr, "22"), User: h.Spec.SSH.User, PrivateKey: key, PinnedKey: hostKey, Via: via(hv),
 		})
 		return err
 	})

@@ -109,3 +109,38 @@ func TestVerifyGrammar(t *testing.T) {
 		t.Errorf("new form with an unknown host: %s", errb)
 	}
 }
+
+func TestSSHAddress(t *testing.T) {
+	for in, want := range map[string]string{
+		"qemu+ssh://root@hv2/system": "hv2:22", "qemu+ssh://root@10.77.0.2:2222/system": "10.77.0.2:2222",
+		"hv2": "hv2:22", "hv2:2200": "hv2:2200",
+	} {
+		if got, err := sshAddress(in); err != nil || got != want {
+			t.Errorf("sshAddress(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := sshAddress("qemu:///system"); err == nil {
+		t.Error("a local URI gave an address")
+	}
+}
+
+// A host on a remote hypervisor is reached through it, its key pinned too.
+func TestSSHConfigJumpsThroughARemoteHypervisor(t *testing.T) {
+	hv := model.Hypervisor{Name: "rack1", URI: "qemu+ssh://ops@10.77.0.2:2222/system", HostKey: "ssh-ed25519 AAAAhv", SSHKeyFile: "/home/u/.ssh/fleet"}
+	hosts := []pinnedHost{{alias: "demo-ci-0", address: "192.168.151.9", hostKey: "ssh-ed25519 AAAAguest", jump: &hv,
+		host: model.Host{SSH: model.SSH{User: "admin", PrivateKeyFile: "/home/u/.ssh/id"}}}}
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	got := sshConfigText("demo", kh, hosts)
+	want := "ProxyCommand ssh -i /home/u/.ssh/fleet -o IdentitiesOnly=yes -o UserKnownHostsFile=" + kh +
+		" -o StrictHostKeyChecking=yes -o HostKeyAlias=fjord-hypervisor-rack1 -p 2222 -W %h:%p ops@10.77.0.2"
+	if !strings.Contains(got, want) {
+		t.Errorf("ssh config lacks\n%s\n%s", want, got)
+	}
+	if err := writeKnownHosts(kh, hosts); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(kh)
+	if !strings.Contains(string(b), "demo-ci-0,192.168.151.9 ssh-ed25519 AAAAguest\n") || !strings.Contains(string(b), "fjord-hypervisor-rack1 ssh-ed25519 AAAAhv\n") {
+		t.Errorf("known_hosts:\n%s", b)
+	}
+}

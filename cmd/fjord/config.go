@@ -106,7 +106,7 @@ func (a *app) open(ctx context.Context, cfg *model.Config) (*session, error) {
 		go func() {
 			defer wg.Done()
 			a.log.Debug("connecting", "hypervisor", h.Name, "uri", h.URI)
-			hv, err := a.connect(h.URI)
+			hv, err := a.connect(ctx, h)
 			if err != nil {
 				res[i].err = fmt.Errorf("hypervisor %q: %w", h.Name, err)
 				return

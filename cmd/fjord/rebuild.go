@@ -59,7 +59,7 @@ func runRebuild(ctx context.Context, a *app, args []string) error {
 func liveHostKey(ctx context.Context, s *session, name string) (sshx.KeyPair, error) {
 	for _, h := range s.pinnedHosts(ctx) {
 		if h.host.Name == name {
-			return provision.ReadHostKey(ctx, h.host, h.address, h.hostKey, provision.DialSSH)
+			return provision.ReadHostKey(ctx, h.host, s.hvs[h.host.Hypervisor], h.address, h.hostKey, provision.DialSSH)
 		}
 	}
 	return sshx.KeyPair{}, errors.New("the host has no pinned key recorded")

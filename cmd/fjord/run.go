@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/fjord-dev/fjord/model"
 	"github.com/fjord-dev/fjord/provision"
 	"github.com/fjord-dev/fjord/provision/libvirtd"
 )
@@ -35,7 +36,7 @@ type app struct {
 	interactive bool // stdin is a terminal a person can answer on
 	getenv      func(string) string
 	environ     func() []string
-	connect     func(uri string) (provision.Hypervisor, error)
+	connect     func(ctx context.Context, h model.Hypervisor) (provision.Hypervisor, error)
 	log         *slog.Logger
 }
 
@@ -49,11 +50,18 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		interactive: term.IsTerminal(int(os.Stdin.Fd())),
 		getenv:      os.Getenv,
 		environ:     os.Environ,
-		connect: func(uri string) (provision.Hypervisor, error) {
-			return libvirtd.Open(uri)
-		},
+		connect:     connectHypervisor,
 	}
 	return a.run(ctx, args)
+}
+
+// connectHypervisor opens h: over fjord's own pinned SSH connection when
+// its URI goes over SSH, else with libvirt's transport.
+func connectHypervisor(ctx context.Context, h model.Hypervisor) (provision.Hypervisor, error) {
+	if h.OverSSH() {
+		return libvirtd.OpenOverSSH(ctx, h)
+	}
+	return libvirtd.Open(h.URI)
 }
 
 type command struct {
@@ -72,6 +80,7 @@ func commands() []command {
 		{"verify", "Prove that running hosts are hardened as configured", runVerify},
 		{"ssh", "Log in to a host (or run a command) with its pinned host key", runSSH},
 		{"ssh-config", "Print an OpenSSH config for the hosts, with fjord's known_hosts", runSSHConfig},
+		{"hypervisor-key", "Print the SSH host key a hypervisor presents, to pin in its hypervisor block", runHypervisorKey},
 		{"version", "Print the version", runVersion},
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fjord-dev/fjord/model"
 	"github.com/fjord-dev/fjord/provision"
 	"github.com/fjord-dev/fjord/provision/libvirtd"
 )
@@ -21,7 +22,7 @@ func testApp(stdin string) (*app, *bytes.Buffer, *bytes.Buffer) {
 		stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb,
 		getenv:  func(string) string { return "" },
 		environ: func() []string { return nil },
-		connect: func(uri string) (provision.Hypervisor, error) { return libvirtd.Open(uri) },
+		connect: connectHypervisor,
 	}, &out, &errb
 }
 
@@ -131,7 +132,7 @@ func TestUnreachableHypervisorNamesTheBlock(t *testing.T) {
 		t.Errorf("exit %d: %s", code, errb)
 	}
 	a, _, errb = testApp("")
-	a.connect = func(uri string) (provision.Hypervisor, error) {
+	a.connect = func(context.Context, model.Hypervisor) (provision.Hypervisor, error) {
 		return libvirtd.Open("qemu+unix:///system?socket=/nonexistent/sock")
 	}
 	code = a.run(context.Background(), []string{"plan", "testdata/testdriver"})

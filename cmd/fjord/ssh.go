@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +21,8 @@ type pinnedHost struct {
 	host    model.Host
 	address string
 	hostKey string
+	// jump is the remote hypervisor the host is reached through (nil: directly).
+	jump *model.Hypervisor
 }
 
 // pinnedHosts reads, for each created host of the configuration, the
@@ -45,7 +48,11 @@ func (s *session) pinnedHosts(ctx context.Context) []pinnedHost {
 				continue
 			}
 			addr := provision.CurrentAddress(ctx, s.hvs[h.Hypervisor], d.Name, d.Meta.IP)
-			out = append(out, pinnedHost{alias: provision.DomainName(s.cfg.Project, h.Name), host: h, address: addr, hostKey: d.Meta.HostKey})
+			ph := pinnedHost{alias: provision.DomainName(s.cfg.Project, h.Name), host: h, address: addr, hostKey: d.Meta.HostKey}
+			if hv, ok := s.cfg.Hypervisor(h.Hypervisor); ok && hv.OverSSH() {
+				ph.jump = &hv
+			}
+			out = append(out, ph)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].alias < out[j].alias })
@@ -83,16 +90,48 @@ func writeKnownHosts(path string, hosts []pinnedHost) error {
 		return err
 	}
 	var b strings.Builder
+	jumps := map[string]bool{}
 	for _, h := range hosts {
 		fmt.Fprintf(&b, "%s,%s %s\n", h.alias, h.address, h.hostKey)
+		if h.jump != nil && !jumps[h.jump.Name] {
+			jumps[h.jump.Name] = true
+			fmt.Fprintf(&b, "%s %s\n", jumpAlias(*h.jump), h.jump.HostKey)
+		}
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o600)
 }
 
+// jumpAlias names a hypervisor's pinned key in fjord's known_hosts.
+func jumpAlias(hv model.Hypervisor) string { return "fjord-hypervisor-" + hv.Name }
+
+// proxyCommand reaches a host through its remote hypervisor with the
+// system ssh, checking the hypervisor's pinned key as strictly as the
+// host's (what ProxyJump would do, but with fjord's known_hosts).
+func proxyCommand(knownHosts string, hv model.Hypervisor) string {
+	u, _ := url.Parse(hv.URI)
+	user, port := "root", "22"
+	if u != nil && u.User != nil && u.User.Username() != "" {
+		user = u.User.Username()
+	}
+	if u != nil && u.Port() != "" {
+		port = u.Port()
+	}
+	host := ""
+	if u != nil {
+		host = u.Hostname()
+	}
+	return fmt.Sprintf("ssh -i %s -o IdentitiesOnly=yes -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -o HostKeyAlias=%s -p %s -W %%h:%%p %s@%s",
+		hv.SSHKeyFile, knownHosts, jumpAlias(hv), port, user, host)
+}
+
 func sshOptions(knownHosts string, h pinnedHost) []string {
-	return []string{"-i", h.host.SSH.PrivateKeyFile, "-o", "IdentitiesOnly=yes",
+	opts := []string{"-i", h.host.SSH.PrivateKeyFile, "-o", "IdentitiesOnly=yes",
 		"-o", "UserKnownHostsFile=" + knownHosts, "-o", "StrictHostKeyChecking=yes",
 		"-o", "HostKeyAlias=" + h.alias, "-l", h.host.SSH.User}
+	if h.jump != nil {
+		opts = append(opts, "-o", "ProxyCommand="+proxyCommand(knownHosts, *h.jump))
+	}
+	return opts
 }
 
 func runSSHConfig(ctx context.Context, a *app, args []string) error {
@@ -128,6 +167,9 @@ func sshConfigText(project, knownHosts string, hosts []pinnedHost) string {
 	for _, h := range hosts {
 		fmt.Fprintf(&b, "\nHost %s\n  HostName %s\n  User %s\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n  HostKeyAlias %s\n",
 			h.alias, h.address, h.host.SSH.User, h.host.SSH.PrivateKeyFile, knownHosts, h.alias)
+		if h.jump != nil {
+			fmt.Fprintf(&b, "  ProxyCommand %s\n", proxyCommand(knownHosts, *h.jump))
+		}
 	}
 	return b.String()
 }

@@ -1,8 +1,10 @@
 package libvirtd
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 
 	"libvirt.org/go/libvirt"
@@ -15,6 +17,10 @@ type Conn struct {
 	uri   string
 	c     *libvirt.Connect
 	local bool // the hypervisor runs on this machine
+	// via reaches the hypervisor's guests when it is remote (OpenOverSSH).
+	via func(ctx context.Context, network, addr string) (net.Conn, error)
+	// closers end what the connection runs through (the SSH forward).
+	closers []func()
 }
 
 var _ provision.Hypervisor = (*Conn)(nil)
@@ -34,6 +40,9 @@ func Open(uri string) (*Conn, error) {
 // Close ends the connection.
 func (c *Conn) Close() error {
 	_, err := c.c.Close()
+	for _, f := range c.closers {
+		f()
+	}
 	return err
 }
 
