@@ -122,7 +122,9 @@ func (p Policy) capabilities(hc *container.HostConfig) Decision {
 	}
 	allowed := map[string]bool{}
 	for _, c := range p.AllowedCapabilities {
-		allowed["CAP_"+normCap(c)] = true
+		if n, err := caps.NormalizeLegacyCapabilities([]string{c}); err == nil {
+			allowed[n[0]] = true // CAP_NAME, or ALL
+		}
 	}
 	for _, c := range added {
 		if !allowed[c] {

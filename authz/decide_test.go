@@ -244,6 +244,11 @@ func TestCapabilitiesAndSeccompProfiles(t *testing.T) {
 	if d := p.Decide(body(`{"HostConfig": {"CapAdd": ["NET_ADMIN"]}}`)); !d.Allow {
 		t.Errorf("allowed capability refused: %s", d.Msg)
 	}
+	// ALL can be allowed too (the HCL accepts it), and then means it.
+	p.AllowedCapabilities = []string{"ALL"}
+	if d := p.Decide(body(`{"HostConfig": {"CapAdd": "ALL"}}`)); !d.Allow {
+		t.Errorf("--cap-add ALL refused though ALL is allowed: %s", d.Msg)
+	}
 	for opt, rule := range map[string]string{
 		`seccomp:unconfined`:                             RuleSeccompUnconfined,
 		`seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}`: RuleSeccompUnconfined,
