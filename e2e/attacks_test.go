@@ -12,57 +12,14 @@ import (
 
 	"github.com/fjord-dev/fjord/authz"
 	"github.com/fjord-dev/fjord/authz/corpus"
+	"github.com/fjord-dev/fjord/verify"
 )
 
 // sendRaw is run on the guest as root: it reads [{name, raw}] (raw in
 // base64) from standard input, writes each request byte for byte to the
-// Docker socket, and prints one line per request: NAME STATUS MESSAGE. A
-// refusal can come before a large body has been read, so sending stops
-// once the answer is there.
-const sendRaw = `import base64, json, select, socket, sys
-def send(raw):
-    head, sep, body = raw.partition(b"\r\n\r\n")
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(20)
-    resp = b""
-    try:
-        s.connect("/run/docker.sock")
-        s.sendall(head + sep)
-        off = 0
-        while off < len(body):
-            r, w, _ = select.select([s], [s], [], 20)
-            if r or not w:
-                break
-            off += s.send(body[off:off + 65536])
-        while b"\r\n\r\n" not in resp:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            resp += chunk
-        h, _, payload = resp.partition(b"\r\n\r\n")
-        length = None
-        for line in h.split(b"\r\n")[1:]:
-            k, _, v = line.partition(b":")
-            if k.strip().lower() == b"content-length":
-                length = int(v.strip())
-        while length is None or len(payload) < length:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            payload += chunk
-        resp = h + b"\r\n\r\n" + payload
-    except OSError as e:
-        if not resp:
-            return "000", str(e)
-    finally:
-        s.close()
-    h, _, payload = resp.partition(b"\r\n\r\n")
-    status = h.split(b" ")[1].decode() if b" " in h else "000"
-    try:
-        msg = json.loads(payload).get("message", "")
-    except Exception:
-        msg = payload[:300].decode(errors="replace")
-    return status, " ".join(msg.split())
+// Docker socket with the verifier's own client, and prints one line per
+// request: NAME STATUS MESSAGE.
+const sendRaw = verify.SocketClient + `
 for req in json.load(sys.stdin):
     status, msg = send(base64.b64decode(req["raw"]))
     print(req["name"], status, msg, flush=True)

@@ -66,49 +66,69 @@ var authzProbes = []authzProbe{
 	{authz.RuleUnreadable, "POST", "/v1.41/containers/create", createWith(map[string]any{"Privileged": true}), 1<<20 + 64},
 }
 
-// authzScript sends every probe to the daemon's socket, one line of output
-// each: RULE STATUS MESSAGE. It is Python because cloud-init, and so every
-// host fjord makes, has it, and the requests must be exact API calls. (The
-// program holds no single quote: it runs as python3 -c '…'.)
-func authzScript() string {
-	probes, _ := json.Marshal(authzProbes)
-	return `python3 -c '
-import json, select, socket
-def call(method, path, body, pad):
-    data = b"" if body is None else json.dumps(body).encode()
-    data += b" " * max(0, pad - len(data))
-    head = ("%s %s HTTP/1.0\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (method, path, len(data))).encode()
+// SocketClient is Python that defines send(raw): it writes one HTTP
+// request, byte for byte, to the Docker socket and returns the answer's
+// status and message. A refusal can come before a large body was read, so
+// sending stops once the answer is there. It holds no single quote, so it
+// can run as python3 -c '…'; the verifier and e2e both use it.
+const SocketClient = `import base64, json, select, socket, sys
+def send(raw):
+    head, sep, body = raw.partition(b"\r\n\r\n")
     s = socket.socket(socket.AF_UNIX)
     s.settimeout(30)
     resp = b""
     try:
         s.connect("/run/docker.sock")
-        s.sendall(head)
-        # The daemon can refuse a large request before reading its body:
-        # stop sending once the answer is there.
+        s.sendall(head + sep)
         off = 0
-        while off < len(data):
+        while off < len(body):
             r, w, _ = select.select([s], [s], [], 30)
             if r or not w:
                 break
-            off += s.send(data[off:off + 65536])
-        while True:
+            off += s.send(body[off:off + 65536])
+        while b"\r\n\r\n" not in resp:
             chunk = s.recv(65536)
             if not chunk:
                 break
             resp += chunk
+        h, _, payload = resp.partition(b"\r\n\r\n")
+        length = None
+        for line in h.split(b"\r\n")[1:]:
+            k, _, v = line.partition(b":")
+            if k.strip().lower() == b"content-length":
+                length = int(v.strip())
+        while length is None or len(payload) < length:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            payload += chunk
+        resp = h + b"\r\n\r\n" + payload
     except OSError as e:
         if not resp:
             return "000", str(e)
     finally:
         s.close()
-    head, _, payload = resp.partition(b"\r\n\r\n")
-    status = head.split(b" ")[1].decode() if b" " in head else "000"
+    h, _, payload = resp.partition(b"\r\n\r\n")
+    status = h.split(b" ")[1].decode() if b" " in h else "000"
     try:
         msg = json.loads(payload).get("message", "")
     except Exception:
         msg = payload[:300].decode(errors="replace")
     return status, " ".join(msg.split())
+`
+
+// authzScript sends every probe to the daemon's socket, one line of output
+// each: RULE STATUS MESSAGE. It is Python because cloud-init, and so every
+// host fjord makes, has it, and the requests must be exact API calls.
+func authzScript() string {
+	probes, _ := json.Marshal(authzProbes)
+	return `python3 -c '
+` + SocketClient + `
+def call(method, path, body, pad):
+    data = b"" if body is None else json.dumps(body).encode()
+    data += b" " * max(0, pad - len(data))
+    head = ("%s %s HTTP/1.0\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (method, path, len(data))).encode()
+    return send(head + data)
 for p in json.loads(r"""` + string(probes) + `"""):
     status, msg = call(p["method"], p["path"], p["body"], p.get("pad", 0))
     print(p["rule"], status, msg)
