@@ -226,6 +226,30 @@ func (a *attrs) strings(n string) []string {
 	return out
 }
 
+// hypervisors reads a host's candidates: hypervisor (one) or hypervisors
+// (placement among several), def when neither is set.
+func (a *attrs) hypervisors(def string) []string {
+	_, one := a.body.Attributes["hypervisor"]
+	_, many := a.body.Attributes["hypervisors"]
+	switch {
+	case one && many:
+		a.errorAt("hypervisors", "Conflicting hypervisor attributes",
+			"set hypervisor (the host is on that one) or hypervisors (fjord places it among them), not both")
+		return a.strings("hypervisors")
+	case many:
+		l := a.strings("hypervisors")
+		if len(l) == 0 {
+			a.errorAt("hypervisors", "Invalid hypervisors", "hypervisors must list at least one hypervisor block")
+		}
+		return l
+	case one:
+		return []string{a.str("hypervisor", def)}
+	case def != "":
+		return []string{def}
+	}
+	return nil
+}
+
 func (a *attrs) size(n string, def model.Size) model.Size {
 	s := a.str(n, "")
 	if s == "" {
@@ -330,7 +354,7 @@ func (l *loader) decodeImage(b *hcl.Block, ctx *hcl.EvalContext) (model.Image, D
 }
 
 var hostSchema = &hcl.BodySchema{
-	Attributes: attrSchema("count", "hypervisor", "image", "pool", "network", "vcpu", "memory", "disk", "protect", "autostart"),
+	Attributes: attrSchema("count", "hypervisor", "hypervisors", "image", "pool", "network", "vcpu", "memory", "disk", "protect", "autostart"),
 	Blocks:     []hcl.BlockHeaderSchema{{Type: "ssh"}, {Type: "docker"}},
 }
 
@@ -485,21 +509,24 @@ func (l *loader) decodeHost(b *hcl.Block, ctx *hcl.EvalContext, defHV string) ([
 		hctx.Variables = map[string]cty.Value{"count": cty.ObjectVal(map[string]cty.Value{"index": cty.NumberIntVal(int64(i))})}
 		ha := &attrs{l: l, kind: "host", name: a.name, ctx: hctx, body: a.body}
 		h := model.Host{
-			Name:       a.name,
-			Base:       a.name,
-			Index:      i,
-			Hypervisor: ha.str("hypervisor", defHV),
-			Image:      ha.str("image", ""),
-			Pool:       ha.str("pool", ""),
-			Network:    ha.str("network", ""),
-			VCPU:       ha.integer("vcpu", 1),
-			Memory:     ha.size("memory", 1*model.GiB),
-			Disk:       ha.size("disk", 10*model.GiB),
-			Protect:    ha.boolean("protect", false),
-			Autostart:  ha.boolean("autostart", false),
+			Name:        a.name,
+			Base:        a.name,
+			Index:       i,
+			Hypervisors: ha.hypervisors(defHV),
+			Image:       ha.str("image", ""),
+			Pool:        ha.str("pool", ""),
+			Network:     ha.str("network", ""),
+			VCPU:        ha.integer("vcpu", 1),
+			Memory:      ha.size("memory", 1*model.GiB),
+			Disk:        ha.size("disk", 10*model.GiB),
+			Protect:     ha.boolean("protect", false),
+			Autostart:   ha.boolean("autostart", false),
 		}
 		if counted {
 			h.Name = fmt.Sprintf("%s-%d", a.name, i)
+		}
+		if len(h.Hypervisors) == 1 {
+			h.Hypervisor = h.Hypervisors[0]
 		}
 		sa := l.openNested(sshBlocks[0], "host", a.name, "ssh.", hctx, sshSchema)
 		sa.required("user", "authorized_keys", "private_key_file")

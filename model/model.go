@@ -61,7 +61,9 @@ func (h Hypervisor) OverSSH() bool {
 
 // Pool is a directory storage pool.
 type Pool struct {
-	Name        string
+	Name string
+	// Hypervisor is the one hypervisor the pool is on; "" when it is made
+	// on every hypervisor a host using it is placed on.
 	Hypervisor  string
 	Path        string
 	RequireNVMe bool
@@ -69,7 +71,11 @@ type Pool struct {
 
 // Network is an isolated libvirt network: no forwarding, no NAT, DHCP only.
 type Network struct {
-	Name       string
+	Name string
+	// Hypervisor is the one hypervisor the network is on; "" when it is
+	// made on every hypervisor a host using it is placed on (each its own
+	// isolated network with the same range: addresses stay unique across
+	// them).
 	Hypervisor string
 	CIDR       netip.Prefix
 }
@@ -96,24 +102,37 @@ type SSH struct {
 // Host is one guest. Hosts declared with count are expanded into one Host
 // each, named BASE-INDEX.
 type Host struct {
-	Name       string
-	Base       string // the host block's label
-	Index      int    // position within count, 0 without count
-	Hypervisor string
-	Image      string
-	Pool       string
-	Network    string
-	VCPU       int
-	Memory     Size
-	Disk       Size
-	SSH        SSH
-	Docker     Docker
-	Protect    bool // refuse destroy and replace
-	Autostart  bool // libvirt starts the guest when the hypervisor boots
+	Name  string
+	Base  string // the host block's label
+	Index int    // position within count, 0 without count
+	// Hypervisors are the ones the host may be placed on, in the order
+	// given; Hypervisor is the one it is on, set by the loader when there
+	// is one candidate and by placement (provision.Place) otherwise.
+	Hypervisors []string
+	Hypervisor  string
+	Image       string
+	Pool        string
+	Network     string
+	VCPU        int
+	Memory      Size
+	Disk        Size
+	SSH         SSH
+	Docker      Docker
+	Protect     bool // refuse destroy and replace
+	Autostart   bool // libvirt starts the guest when the hypervisor boots
 
 	// Filled by Resolve.
 	MAC string
 	IP  netip.Addr
+}
+
+// Candidates are the hypervisors the host may be on: Hypervisors, or
+// the one it is on when only that is set.
+func (h Host) Candidates() []string {
+	if len(h.Hypervisors) == 0 && h.Hypervisor != "" {
+		return []string{h.Hypervisor}
+	}
+	return h.Hypervisors
 }
 
 // Problem is a semantic error found by Validate, located by object and field.
@@ -171,7 +190,7 @@ func (c *Config) Validate() []Problem {
 		}
 	}
 	checkHV := func(kind, name, hv string) {
-		if !hvs[hv] {
+		if hv != "" && !hvs[hv] {
 			add(kind, name, "hypervisor", "no hypervisor block named %q", hv)
 		}
 	}
@@ -197,7 +216,8 @@ func (c *Config) Validate() []Problem {
 	// to two bridges.
 	for i, n := range c.Networks {
 		for _, m := range c.Networks[:i] {
-			if m.Hypervisor == n.Hypervisor && m.CIDR.IsValid() && n.CIDR.IsValid() && m.CIDR.Overlaps(n.CIDR) {
+			shared := m.Hypervisor == n.Hypervisor || m.Hypervisor == "" || n.Hypervisor == ""
+			if shared && m.CIDR.IsValid() && n.CIDR.IsValid() && m.CIDR.Overlaps(n.CIDR) {
 				add("network", n.Name, "cidr", "%s overlaps network %q (%s) on hypervisor %q; give each network its own range", n.CIDR, m.Name, m.CIDR, n.Hypervisor)
 			}
 		}
@@ -234,19 +254,46 @@ func (c *Config) Validate() []Problem {
 		}
 		seenBase[h.Base] = true
 		perNet[h.Network]++
-		checkHV("host", h.Base, h.Hypervisor)
+		h.Hypervisors = h.Candidates()
+		field := "hypervisor"
+		if len(h.Hypervisors) > 1 {
+			field = "hypervisors"
+		}
+		seenHV := map[string]bool{}
+		for _, hv := range h.Hypervisors {
+			if !hvs[hv] {
+				add("host", h.Base, field, "no hypervisor block named %q", hv)
+			} else if seenHV[hv] {
+				add("host", h.Base, field, "hypervisor %q is listed twice", hv)
+			}
+			seenHV[hv] = true
+		}
+		if len(h.Hypervisors) == 0 {
+			add("host", h.Base, "hypervisor", "the configuration has several hypervisor blocks: name the host's hypervisor, or list several in hypervisors for placement")
+		}
 		if !imgs[h.Image] {
 			add("host", h.Base, "image", "no image block named %q", h.Image)
 		}
+		// A pool or network bound to one hypervisor serves only hosts
+		// that can be nowhere else.
+		onlyOn := func(field, kind, name, hv string) {
+			switch {
+			case hv == "":
+			case len(h.Hypervisors) > 1:
+				add("host", h.Base, field, "%s %q is only on hypervisor %q, and the host may be placed on %s; leave out the %s's hypervisor attribute so it is made wherever its hosts are", kind, name, hv, strings.Join(h.Hypervisors, ", "), kind)
+			case len(h.Hypervisors) == 1 && hv != h.Hypervisors[0]:
+				add("host", h.Base, field, "%s %q is on hypervisor %q, the host on %q", kind, name, hv, h.Hypervisors[0])
+			}
+		}
 		if p, ok := pools[h.Pool]; !ok {
 			add("host", h.Base, "pool", "no pool block named %q", h.Pool)
-		} else if p.Hypervisor != h.Hypervisor {
-			add("host", h.Base, "pool", "pool %q is on hypervisor %q, the host on %q", h.Pool, p.Hypervisor, h.Hypervisor)
+		} else {
+			onlyOn("pool", "pool", h.Pool, p.Hypervisor)
 		}
 		if n, ok := nets[h.Network]; !ok {
 			add("host", h.Base, "network", "no network block named %q", h.Network)
-		} else if n.Hypervisor != h.Hypervisor {
-			add("host", h.Base, "network", "network %q is on hypervisor %q, the host on %q", h.Network, n.Hypervisor, h.Hypervisor)
+		} else {
+			onlyOn("network", "network", h.Network, n.Hypervisor)
 		}
 		if h.VCPU < 1 || h.VCPU > MaxVCPU {
 			add("host", h.Base, "vcpu", "must be between 1 and %d, got %d", MaxVCPU, h.VCPU)

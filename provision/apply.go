@@ -169,7 +169,7 @@ func Apply(ctx context.Context, plan *Plan, d *Desired, hvs map[string]Hyperviso
 			})
 		case KindNetwork:
 			_, err = a.step("network."+c.Name, "create", func() error {
-				return hv.EnsureNetwork(ctx, a.networkSpec(c.Name))
+				return hv.EnsureNetwork(ctx, a.networkSpec(c.Name, c.Hypervisor))
 			})
 		}
 		if err != nil {
@@ -179,7 +179,7 @@ func Apply(ctx context.Context, plan *Plan, d *Desired, hvs map[string]Hyperviso
 	// Reservations for hosts new to a network fjord owns.
 	for _, c := range plan.Changes {
 		if c.Kind == KindNetwork && c.Action == NoOp && c.Owned {
-			if err := hvs[c.Hypervisor].EnsureNetwork(ctx, a.networkSpec(c.Name)); err != nil {
+			if err := hvs[c.Hypervisor].EnsureNetwork(ctx, a.networkSpec(c.Name, c.Hypervisor)); err != nil {
 				return res, fmt.Errorf("network %q on %s: %w", c.Name, c.Hypervisor, err)
 			}
 		}
@@ -293,7 +293,7 @@ func (a *applier) desiredHost(name string) DesiredHost {
 }
 
 // networkSpec builds an isolated network with a reservation for each host.
-func (a *applier) networkSpec(name string) NetworkSpec {
+func (a *applier) networkSpec(name, hv string) NetworkSpec {
 	n, _ := a.d.Config.Network(name)
 	gw := n.Gateway()
 	last := lastUsable(n.CIDR.Masked().Addr(), n.CIDR.Bits())
@@ -306,7 +306,7 @@ func (a *applier) networkSpec(name string) NetworkSpec {
 		RangeEnd:   last,
 	}
 	for _, h := range a.d.Hosts {
-		if h.Spec.Network == name {
+		if h.Spec.Network == name && h.Spec.Hypervisor == hv {
 			ns.Hosts = append(ns.Hosts, DHCPHost{MAC: h.Spec.MAC, IP: h.Spec.IP.String(), Name: h.Spec.Name})
 		}
 	}

@@ -121,6 +121,15 @@ type Inventory struct {
 	Networks []NetworkState
 	Domains  []DomainState // owned by the project only
 	Volumes  []VolumeState // owned by the project only
+	Node     NodeCapacity
+}
+
+// NodeCapacity is what the hypervisor's machine has room for, as libvirt
+// reports it; placement checks new hosts against it.
+type NodeCapacity struct {
+	Known      bool   // false: the adapter cannot tell, nothing is checked
+	CPUs       int    // logical CPUs
+	MemoryFree uint64 // bytes free now
 }
 
 // PoolState is a storage pool as libvirt reports it.
@@ -132,6 +141,9 @@ type PoolState struct {
 	OwnedBy string
 	// Volumes counts every volume in the pool, owned or not, markers included.
 	Volumes int
+	// Available is the free space of an active pool in bytes (0 when
+	// inactive or not known).
+	Available uint64
 }
 
 // NetworkState is a network as libvirt reports it.

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -91,26 +92,44 @@ func CheckPools(cfg *model.Config, invs map[string]*Inventory) error {
 		if !p.RequireNVMe {
 			continue
 		}
-		hv, _ := cfg.Hypervisor(p.Hypervisor)
-		u, err := url.Parse(hv.URI)
-		if err != nil || u.Host != "" {
-			errs = append(errs, fmt.Errorf("pool %q: require_nvme can only be checked on a hypervisor on this machine, and %q is remote", p.Name, hv.URI))
-			continue
-		}
-		if strings.HasPrefix(hv.URI, "test:") {
-			continue // libvirt's test driver has no disks to check
-		}
-		path := p.Path
-		if inv := invs[p.Hypervisor]; inv != nil {
-			for _, ps := range inv.Pools {
-				if ps.Name == p.Name && ps.Path != "" {
-					path = ps.Path // an existing pool is checked where it really is
+		// A pool bound to no hypervisor is checked wherever its hosts are.
+		on := []string{p.Hypervisor}
+		if p.Hypervisor == "" {
+			on = nil
+			for _, h := range cfg.Hosts {
+				if h.Pool == p.Name && h.Hypervisor != "" && !slices.Contains(on, h.Hypervisor) {
+					on = append(on, h.Hypervisor)
 				}
 			}
 		}
-		if err := CheckNVMe(path, "/sys"); err != nil {
-			errs = append(errs, fmt.Errorf("pool %q has require_nvme = true, but %w; use an NVMe-backed path or remove require_nvme", p.Name, err))
+		for _, name := range on {
+			if err := checkPoolNVMe(cfg, p, name, invs[name]); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func checkPoolNVMe(cfg *model.Config, p model.Pool, hvName string, inv *Inventory) error {
+	hv, _ := cfg.Hypervisor(hvName)
+	u, err := url.Parse(hv.URI)
+	if err != nil || u.Host != "" {
+		return fmt.Errorf("pool %q: require_nvme can only be checked on a hypervisor on this machine, and %s (%q) is remote", p.Name, hvName, hv.URI)
+	}
+	if strings.HasPrefix(hv.URI, "test:") {
+		return nil // libvirt's test driver has no disks to check
+	}
+	path := p.Path
+	if inv != nil {
+		for _, ps := range inv.Pools {
+			if ps.Name == p.Name && ps.Path != "" {
+				path = ps.Path // an existing pool is checked where it really is
+			}
+		}
+	}
+	if err := CheckNVMe(path, "/sys"); err != nil {
+		return fmt.Errorf("pool %q has require_nvme = true, but %w; use an NVMe-backed path or remove require_nvme", p.Name, err)
+	}
+	return nil
 }

@@ -112,6 +112,8 @@ type Desired struct {
 	// from the configuration's hosts and images: a volume that only carries
 	// the project's prefix is not enough to be deleted as fjord's.
 	Known map[string]bool
+	// Placements are where Place put each host, for the plan to show.
+	Placements map[string]Placement
 }
 
 // knownVolumes lists the volume names fjord would give cfg's hosts and
@@ -232,8 +234,16 @@ func MakePlan(d *Desired, actual map[string]*Inventory, opts PlanOptions) *Plan 
 		inv := actual[hv]
 		wantPools, wantNets, wantVols := map[string]bool{}, map[string]bool{}, map[string]bool{}
 
+		// Pools and networks bound to no hypervisor are made wherever a
+		// host using them is placed.
+		usedPools, usedNets := map[string]bool{}, map[string]bool{}
+		for _, h := range d.Hosts {
+			if h.Spec.Hypervisor == hv {
+				usedPools[h.Spec.Pool], usedNets[h.Spec.Network] = true, true
+			}
+		}
 		for _, sp := range cfg.Pools {
-			if sp.Hypervisor != hv {
+			if sp.Hypervisor != hv && (sp.Hypervisor != "" || !usedPools[sp.Name]) {
 				continue
 			}
 			wantPools[sp.Name] = true
@@ -245,7 +255,7 @@ func MakePlan(d *Desired, actual map[string]*Inventory, opts PlanOptions) *Plan 
 			}
 		}
 		for _, sn := range cfg.Networks {
-			if sn.Hypervisor != hv {
+			if sn.Hypervisor != hv && (sn.Hypervisor != "" || !usedNets[sn.Name]) {
 				continue
 			}
 			wantNets[sn.Name] = true
@@ -292,6 +302,9 @@ func MakePlan(d *Desired, actual map[string]*Inventory, opts PlanOptions) *Plan 
 			name := DomainName(cfg.Project, h.Spec.Name)
 			wantDomains[name] = true
 			c := planHost(cfg.Project, hv, h, inv)
+			if pl, ok := d.Placements[h.Spec.Name]; ok && c.Action == Create && len(pl.Candidates) > 1 {
+				c.Reasons = append(c.Reasons, placedReason(pl))
+			}
 			if replace[h.Spec.Name] && (c.Action == NoOp || c.Action == Update) {
 				c.Action, c.Reasons = Replace, []Reason{{Code: ReasonReplaceRequested}}
 			}

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"reflect"
 	"slices"
 	"sort"
 )
@@ -50,11 +51,13 @@ func Diff(a, b *Plan) (diffs []PlanDifference, refusalsDiffer bool) {
 		diffs = append(diffs, PlanDifference{Kind: c.Kind, Name: c.Name, Hypervisor: c.Hypervisor, Was: w, Now: n})
 	}
 	return diffs, !slices.EqualFunc(a.Refused, b.Refused, func(x, y Refusal) bool {
-		return x.Host == y.Host && x.Action == y.Action && slices.Equal(x.Reasons, y.Reasons)
+		return x.Host == y.Host && x.Action == y.Action && slices.EqualFunc(x.Reasons, y.Reasons, sameReason)
 	})
 }
 
 func sameChange(a, b Change) bool {
 	return a.Action == b.Action && a.Owned == b.Owned && a.Pool == b.Pool && a.Reconfigure == b.Reconfigure &&
-		slices.Equal(a.Reasons, b.Reasons)
+		slices.EqualFunc(a.Reasons, b.Reasons, sameReason)
 }
+
+func sameReason(a, b Reason) bool { return reflect.DeepEqual(a, b) }

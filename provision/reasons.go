@@ -48,7 +48,25 @@ const (
 	ReasonUnsealed ReasonCode = "unsealed"
 	// ReasonMatches: the host runs and matches the configuration.
 	ReasonMatches ReasonCode = "matches"
+	// ReasonPlaced: a new host goes to hypervisor Object, chosen among
+	// Candidates (each with the hosts of the block it had).
+	ReasonPlaced ReasonCode = "placed"
 )
+
+// Candidate is a hypervisor placement considered, with the hosts of the
+// block it had then.
+type Candidate struct {
+	Hypervisor string `json:"hypervisor"`
+	Hosts      int    `json:"hosts"`
+}
+
+func placedReason(p Placement) Reason {
+	r := Reason{Code: ReasonPlaced, Object: p.Hypervisor}
+	for i, hv := range p.Candidates {
+		r.Candidates = append(r.Candidates, Candidate{Hypervisor: hv, Hosts: p.Load[i]})
+	}
+	return r
+}
 
 // Effect is what a changed field forces.
 type Effect string
@@ -71,6 +89,8 @@ type Reason struct {
 	Effect Effect     `json:"effect,omitempty"`
 	Object string     `json:"object,omitempty"`
 	Owned  bool       `json:"owned,omitempty"`
+	// Candidates are the hypervisors a placement chose among.
+	Candidates []Candidate `json:"candidates,omitempty"`
 }
 
 // String is the reason in the words the plan shows. It is for display
@@ -133,6 +153,12 @@ func (r Reason) String() string {
 		return "provisioning did not finish (its seed is still there): wait for it, verify and seal it"
 	case ReasonMatches:
 		return "running, matches the configuration"
+	case ReasonPlaced:
+		var cs []string
+		for _, c := range r.Candidates {
+			cs = append(cs, fmt.Sprintf("%s %d", c.Hypervisor, c.Hosts))
+		}
+		return fmt.Sprintf("placed on %s: fewest hosts of its block with room (%s)", r.Object, strings.Join(cs, ", "))
 	}
 	return string(r.Code)
 }

@@ -14,6 +14,8 @@ packages=(
   cloud-init
   # ssh client for the user after a demo, iproute2 for the network namespace
   openssh-client iproute2
+  # e2e's second hypervisor is reached only over SSH (e2e/scripts/hv2.sh)
+  openssh-server
   # make bench: the virt-install baseline fjord is measured against
   virtinst
 )
@@ -25,8 +27,14 @@ done
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}" >&2
   apt-get update -q
-  # No service may be started by package scripts here: fjord starts libvirtd itself.
+  # No service may be started by package scripts here: fjord starts libvirtd
+  # (and e2e its sshd) itself.
+  own_policy=
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && own_policy=1
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  [[ -z $own_policy ]] || rm -f /usr/sbin/policy-rc.d
 fi
 # libvirt's NAT network must never start: fjord's guests get isolated networks only.
 rm -f /etc/libvirt/qemu/networks/autostart/default.xml

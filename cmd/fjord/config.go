@@ -70,6 +70,12 @@ type session struct {
 	cfg  *model.Config
 	hvs  map[string]provision.Hypervisor
 	invs map[string]*provision.Inventory
+	// placements is where each host is or goes (provision.Place), set
+	// in cfg's hosts too.
+	placements map[string]provision.Placement
+	// placeErr names the new hosts that fit nowhere: an error for plan
+	// and apply, nothing to commands that only read or destroy.
+	placeErr error
 }
 
 func (s *session) close() {
@@ -91,7 +97,8 @@ func (s *session) refresh(ctx context.Context) error {
 }
 
 // open connects to every hypervisor and reads its inventory, all
-// hypervisors at once. Each connection failure names the hypervisor block.
+// hypervisors at once, then places the hosts (provision.Place). Each
+// connection failure names the hypervisor block.
 func (a *app) open(ctx context.Context, cfg *model.Config) (*session, error) {
 	s := &session{cfg: cfg, hvs: map[string]provision.Hypervisor{}, invs: map[string]*provision.Inventory{}}
 	type opened struct {
@@ -133,5 +140,6 @@ func (a *app) open(ctx context.Context, cfg *model.Config) (*session, error) {
 		s.close()
 		return nil, errors.Join(errs...)
 	}
+	s.placements, s.placeErr = provision.Place(cfg, s.invs)
 	return s, nil
 }

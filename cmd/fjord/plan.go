@@ -84,31 +84,25 @@ func (a *app) makePlan(ctx context.Context, c *configFlags, destroy bool, popts 
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	// The desired state is computed while the hypervisors are read.
-	type prepared struct {
-		d   *provision.Desired
-		err error
-	}
-	prep := make(chan prepared, 1)
-	go func() {
-		if destroy {
-			prep <- prepared{d: provision.Empty(cfg)}
-			return
-		}
-		d, err := provision.Prepare(cfg, version)
-		prep <- prepared{d, err}
-	}()
+	// Hosts are placed from what the hypervisors report, then their
+	// desired state (placement included) is computed.
 	s, err := a.open(ctx, cfg)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	p := <-prep
-	if p.err != nil {
+	var d *provision.Desired
+	if destroy {
+		d = provision.Empty(cfg)
+	} else if d, err = provision.Prepare(cfg, version); err != nil {
 		s.close()
-		return nil, nil, nil, p.err
+		return nil, nil, nil, err
 	}
-	d := p.d
+	d.Placements = s.placements
 	if !destroy {
+		if s.placeErr != nil {
+			s.close()
+			return nil, nil, nil, s.placeErr
+		}
 		if err := provision.CheckPools(cfg, s.invs); err != nil {
 			s.close()
 			return nil, nil, nil, err

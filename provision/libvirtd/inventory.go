@@ -65,6 +65,18 @@ func (c *Conn) Inventory(ctx context.Context, project string) (*provision.Invent
 		return nil, err
 	}
 	inv.Domains = doms
+	node, err := c.c.GetNodeInfo()
+	if err != nil {
+		return nil, fmt.Errorf("read node info on %s: %w", c.uri, translate(err))
+	}
+	free, err := c.c.GetFreeMemory()
+	if err != nil {
+		return nil, fmt.Errorf("read free memory on %s: %w", c.uri, translate(err))
+	}
+	// libvirt's test driver describes a fictional machine (3 MiB free):
+	// its figures are no capacity to place hosts by.
+	typ, _ := c.c.GetType()
+	inv.Node = provision.NodeCapacity{Known: typ != "TEST", CPUs: int(node.Cpus), MemoryFree: free}
 	return inv, nil
 }
 
@@ -174,6 +186,9 @@ func (c *Conn) poolState(p *libvirt.StoragePool, prefix string) (provision.PoolS
 		return ps, nil, nil
 	}
 	_ = p.Refresh(0) // pick up files removed behind libvirt's back
+	if info, err := p.GetInfo(); err == nil {
+		ps.Available = info.Available
+	}
 	vols, err := p.ListAllStorageVolumes(0)
 	if err != nil {
 		return ps, nil, fmt.Errorf("list volumes of pool %q: %w", px.Name, translate(err))
