@@ -42,9 +42,14 @@ type Options struct {
 // Result is a loaded configuration together with the sources it came from,
 // so diagnostics can be printed with the offending lines.
 type Result struct {
-	Config *model.Config
-	Dir    string
-	parser *hclparse.Parser
+	Config *model.Config // nil when Load found errors
+	// Partial is the configuration as far as it decoded, errors and all
+	// (nil when a file did not parse): for commands that read one block
+	// of a configuration that cannot be valid yet, such as a hypervisor
+	// without its pinned key. Nothing may be provisioned from it.
+	Partial *model.Config
+	Dir     string
+	parser  *hclparse.Parser
 }
 
 // WriteDiagnostics prints diags with file:line:col and the source lines
@@ -95,6 +100,7 @@ func Load(dir string, opts Options) (*Result, Diagnostics) {
 	}
 	cfg, d := l.load(bodies)
 	diags = append(diags, d...)
+	res.Partial = cfg
 	if diags.HasErrors() {
 		return res, diags
 	}
@@ -239,7 +245,7 @@ func (l *loader) load(bodies []hcl.Body) (*model.Config, Diagnostics) {
 		}
 	}
 	if diags.HasErrors() {
-		return nil, diags
+		return cfg, diags // for Result.Partial only
 	}
 	cfg.Resolve()
 	return cfg, diags

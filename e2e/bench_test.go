@@ -165,19 +165,57 @@ const (
 // test driver's own state lives in the daemon, not in fjord's memory.
 func BenchmarkPlan1000Hosts(b *testing.B) {
 	dir := b.TempDir()
-	if err := writeScaleConfig(dir); err != nil {
+	f := localFleet(dir)
+	if err := writeScaleConfig(dir, f); err != nil {
 		b.Fatal(err)
 	}
-
 	out("")
 	out("## Planning 1,000 existing hosts on 4 hypervisors (libvirt's test driver, served by libvirtd)")
 	out("command: fjord plan -detailed-exitcode %s   (hypervisors test+unix://%s/hv{0..3}.xml, 250 hosts each)", dir, dir)
+	planAtScale(b, dir, f, false)
+}
+
+// BenchmarkPlan1000HostsOverSSH plans 1,000 existing hosts on ten remote
+// hypervisors: test-driver node files served by the second hypervisor's
+// libvirtd (e2e/scripts/hv2.sh), each reached over its own pinned SSH
+// connection from fjord's namespace, all ten opened at once.
+func BenchmarkPlan1000HostsOverSSH(b *testing.B) {
+	dir := b.TempDir()
+	kp, err := sshx.NewHostKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	key := filepath.Join(dir, "hv_ed25519")
+	os.WriteFile(key, []byte(kp.PrivatePEM), 0o600)
+	os.WriteFile(key+".pub", []byte(kp.Public+" bench\n"), 0o644)
+	script := filepath.Join(h.root, "e2e", "scripts", "hv2.sh")
+	hostKey, err := exec.Command("bash", script, "start", key+".pub").Output()
+	if err != nil {
+		b.Fatalf("hv2.sh start: %v", err)
+	}
+	defer exec.Command("bash", script, "stop").Run()
+	f := scaleFleet{hypervisors: 10, each: 100,
+		uri:   func(i int) string { return fmt.Sprintf("test+ssh://root@10.77.0.2%s/hv%d.xml", dir, i) },
+		extra: fmt.Sprintf("  host_key     = %q\n  ssh_key_file = %q\n", strings.TrimSpace(string(hostKey)), key)}
+	if err := writeScaleConfig(dir, f); err != nil {
+		b.Fatal(err)
+	}
+	out("")
+	out("## Planning 1,000 existing hosts on 10 remote hypervisors over SSH (test driver served by a second libvirtd, reached only over SSH)")
+	out("command: ip netns exec %s fjord plan -detailed-exitcode %s   (hypervisors test+ssh://root@10.77.0.2%s/hv{0..9}.xml, pinned host key, 100 hosts each)", netns, dir, dir)
+	planAtScale(b, dir, f, true)
+}
+
+// planAtScale plans dir's fleet five times (it must be unchanged) and
+// once more with libvirt's API log, and prints wall time, CPU, memory and
+// the libvirt calls per host.
+func planAtScale(b *testing.B, dir string, f scaleFleet, inNetns bool) {
 	var walls []time.Duration
 	var cpu time.Duration
 	var rss int64
 	const runs = 5
 	for i := 0; i < runs; i++ {
-		m := measure(context.Background(), false, nil, "plan", "-detailed-exitcode", dir)
+		m := measure(context.Background(), inNetns, nil, "plan", "-detailed-exitcode", dir)
 		if m.code != 0 {
 			b.Fatalf("plan of the existing fleet is not empty (exit %d; 2 means changes):\n%s\n%s", m.code, tail(m.out, 20), m.err)
 		}
@@ -188,33 +226,35 @@ func BenchmarkPlan1000Hosts(b *testing.B) {
 	out("wall: median %.0f ms over %d runs (min %.0f ms, max %.0f ms); CPU %.0f ms per run; peak RSS %.1f MiB",
 		ms(median(walls)), runs, ms(slicesMin(walls)), ms(slicesMax(walls)), ms(cpu/runs), float64(rss)/1024)
 
-	// What opening the connections costs by itself: with the test driver
-	// that is the daemon parsing each 250-domain node file.
-	var opens []time.Duration
-	for i := 0; i < 3; i++ {
-		t0 := time.Now()
-		errs := make(chan error, scaleHypervisors)
-		for j := 0; j < scaleHypervisors; j++ {
-			go func() {
-				c, err := lv.Open(fmt.Sprintf("test+unix://%s/hv%d.xml", dir, j))
-				if err == nil {
-					c.Close()
-				}
-				errs <- err
-			}()
-		}
-		for j := 0; j < scaleHypervisors; j++ {
-			if err := <-errs; err != nil {
-				b.Fatal(err)
+	if !inNetns {
+		// What opening the connections costs by itself: with the test
+		// driver that is the daemon parsing each node file.
+		var opens []time.Duration
+		for i := 0; i < 3; i++ {
+			t0 := time.Now()
+			errs := make(chan error, f.hypervisors)
+			for j := 0; j < f.hypervisors; j++ {
+				go func() {
+					c, err := lv.Open(f.uri(j))
+					if err == nil {
+						c.Close()
+					}
+					errs <- err
+				}()
 			}
+			for j := 0; j < f.hypervisors; j++ {
+				if err := <-errs; err != nil {
+					b.Fatal(err)
+				}
+			}
+			opens = append(opens, time.Since(t0))
 		}
-		opens = append(opens, time.Since(t0))
+		out("of which opening the %d connections alone (the daemon's test driver loading %d domains each): median %.0f ms", f.hypervisors, f.each, ms(median(opens)))
 	}
-	out("of which opening the 4 connections alone (the daemon's test driver loading 250 domains each): median %.0f ms", ms(median(opens)))
 
 	// One more run with libvirt's public-API debug log on, to count calls.
 	logf := filepath.Join(dir, "libvirt.log")
-	m := measure(context.Background(), false, []string{"LIBVIRT_LOG_FILTERS=1:libvirt 4:*", "LIBVIRT_LOG_OUTPUTS=1:file:" + logf}, "plan", "-detailed-exitcode", dir)
+	m := measure(context.Background(), inNetns, []string{"LIBVIRT_LOG_FILTERS=1:libvirt 4:*", "LIBVIRT_LOG_OUTPUTS=1:file:" + logf}, "plan", "-detailed-exitcode", dir)
 	mustSucceed(b, "plan with libvirt's log", m)
 	counts, err := apiCalls(logf)
 	if err != nil {
@@ -239,7 +279,7 @@ func BenchmarkPlan1000Hosts(b *testing.B) {
 		total += counts[n]
 		out("  %6d  %s%s", counts[n], n, where)
 	}
-	hosts := scaleHypervisors * scaleHostsEach
+	hosts := f.hypervisors * f.each
 	out("total %d calls, %d that reach a driver: %.2f per host", total, remote, float64(remote)/float64(hosts))
 	b.ReportMetric(ms(median(walls)), "ms/plan")
 	b.ReportMetric(float64(rss)/1024, "MiB-peak-RSS")
@@ -302,9 +342,24 @@ func apiCalls(path string) (map[string]int, error) {
 	return counts, sc.Err()
 }
 
+// scaleFleet is a planning benchmark's fleet: hypervisors hosts each,
+// the test-driver node file of hypervisor i reached at uri(i), with
+// extra attributes in each hypervisor block.
+type scaleFleet struct {
+	hypervisors, each int
+	uri               func(i int) string
+	extra             string
+}
+
+// localFleet is four hypervisors of 250 hosts served by this machine's libvirtd.
+func localFleet(dir string) scaleFleet {
+	return scaleFleet{hypervisors: scaleHypervisors, each: scaleHostsEach,
+		uri: func(i int) string { return fmt.Sprintf("test+unix://%s/hv%d.xml", dir, i) }}
+}
+
 // writeScaleConfig writes the fleet's configuration and its hypervisors'
 // node files into dir.
-func writeScaleConfig(dir string) error {
+func writeScaleConfig(dir string, f scaleFleet) error {
 	// plan reads the key and the image's header, as apply would.
 	kp, err := sshx.NewHostKey()
 	if err != nil {
@@ -320,12 +375,12 @@ func writeScaleConfig(dir string) error {
 	}
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "fjord {\n  project = \"fleet\"\n}\n\nimage \"deb\" {\n  path   = %q\n  sha256 = %q\n}\n", image, strings.Repeat("ab", 32))
-	for i := 0; i < scaleHypervisors; i++ {
+	for i := 0; i < f.hypervisors; i++ {
 		fmt.Fprintf(&cfg, `
 hypervisor "hv%[1]d" {
-  uri       = "test+unix://%[2]s/hv%[1]d.xml"
+  uri       = %[2]q
   virt_type = "qemu"
-}
+%[6]s}
 pool "p%[1]d" {
   hypervisor = "hv%[1]d"
   path       = "/fleet/p%[1]d"
@@ -346,7 +401,7 @@ host "h%[1]d" {
     private_key_file = %[4]q
   }
 }
-`, i, dir, scaleHostsEach, key, kp.Public)
+`, i, f.uri(i), f.each, key, kp.Public, f.extra)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(cfg.String()), 0o644); err != nil {
 		return err

@@ -44,7 +44,8 @@ type Hypervisor struct {
 	// a URI over SSH: fjord makes that connection itself, accepting only
 	// this key, and carries libvirt over it.
 	HostKey string
-	// SSHKeyFile is the client key fjord connects to it with.
+	// SSHKeyFile is the client key fjord connects to it with; "" for the
+	// keys of the SSH agent (SSH_AUTH_SOCK).
 	SSHKeyFile string
 }
 
@@ -180,8 +181,6 @@ func (c *Config) Validate() []Problem {
 			add("hypervisor", h.Name, "uri", "%q would reach libvirt over SSH without a pinned host key (the system ssh trusts whatever known_hosts says, or nothing); set host_key (fjord hypervisor-key %s prints it) and ssh_key_file", h.URI, h.Name)
 		case h.HostKey != "" && !h.OverSSH():
 			add("hypervisor", h.Name, "host_key", "host_key pins an SSH connection, but %q does not go over SSH (qemu+ssh://USER@HOST/system)", h.URI)
-		case h.OverSSH() && h.SSHKeyFile == "":
-			add("hypervisor", h.Name, "ssh_key_file", "ssh_key_file must name the key fjord connects to %s with", h.Name)
 		}
 		if h.HostKey != "" {
 			if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(h.HostKey)); err != nil {

@@ -418,8 +418,11 @@ func (a *applier) host(ctx context.Context, c Change, h DesiredHost) HostResult 
 	err := a.waitAndVerify(ctx, hv, h, domain, hostKey, &hr, timed)
 	if err != nil {
 		if c.Action != Update && !a.opts.KeepOnFailure {
-			a.cleanupHost(hv, h)
-			err = fmt.Errorf("%w (the host's domain and volumes were removed; -keep-on-failure keeps them for inspection)", err)
+			if cerr := a.cleanupHost(hv, h); cerr != nil {
+				err = fmt.Errorf("%w (removing the host's domain and volumes failed too: %w; the next apply finds what is left and finishes or replaces it)", err, cerr)
+			} else {
+				err = fmt.Errorf("%w (the host's domain and volumes were removed; -keep-on-failure keeps them for inspection)", err)
+			}
 		}
 		return fail(err)
 	}
@@ -517,11 +520,11 @@ func (a *applier) create(ctx context.Context, hv Hypervisor, hvName string, h De
 
 // cleanupHost removes what a failed create left, on a context of its own so
 // that it still runs after Ctrl-C.
-func (a *applier) cleanupHost(hv Hypervisor, h DesiredHost) {
+func (a *applier) cleanupHost(hv Hypervisor, h DesiredHost) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	p := a.d.Config.Project
-	_, _ = a.step("host."+h.Spec.Name, "cleanup", func() error {
+	_, err := a.step("host."+h.Spec.Name, "cleanup", func() error {
 		return errors.Join(
 			hv.RemoveDomain(ctx, DomainName(p, h.Spec.Name), RemoveOptions{ShutdownTimeoutSeconds: 0}),
 			hv.DeleteVolume(ctx, h.Spec.Pool, OverlayVolume(p, h.Spec.Name)),
@@ -529,4 +532,5 @@ func (a *applier) cleanupHost(hv Hypervisor, h DesiredHost) {
 			hv.DeleteVolume(ctx, h.Spec.Pool, DataVolume(p, h.Spec.Name)),
 		)
 	})
+	return err
 }

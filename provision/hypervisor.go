@@ -109,7 +109,8 @@ type GuestLife interface {
 	// it, and the addresses its interfaces have leased.
 	DomainStatus(ctx context.Context, name string) (DomainStatus, error)
 	// ConsoleTail returns the last lines the domain printed on its serial
-	// console, or "" when that is not readable from here.
+	// console (read on the hypervisor, through fjord's pinned SSH
+	// connection when it is remote), or "" when that is not readable.
 	ConsoleTail(ctx context.Context, name string, lines int) string
 	// QueryKVM asks the running guest's QEMU whether KVM is present and in use.
 	QueryKVM(ctx context.Context, name string) (KVMStatus, error)

@@ -15,7 +15,7 @@ ns=${2:-${FJORD_NETNS:-fjord}}
 libvirtd_pid=/run/libvirtd.pid # libvirtd's own default
 virtlogd_pid=/run/virtlogd.pid
 
-alive() { [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+alive() { [[ -s $1 ]] && kill -0 "$(cat "$1" 2>/dev/null)" 2>/dev/null; }
 
 case "$cmd" in
 start)

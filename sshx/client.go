@@ -12,7 +12,23 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 )
+
+// Agent connects to the SSH agent at SSH_AUTH_SOCK (getenv's), with a
+// message that says how to use a key file instead when there is none.
+// The returned close ends the agent connection.
+func Agent(getenv func(string) string) (agent.ExtendedAgent, func(), error) {
+	sock := getenv("SSH_AUTH_SOCK")
+	if sock == "" {
+		return nil, nil, errors.New("no SSH agent (SSH_AUTH_SOCK is not set): start one and add the key, or set ssh_key_file")
+	}
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		return nil, nil, fmt.Errorf("SSH agent at %s: %w (or set ssh_key_file)", sock, err)
+	}
+	return agent.NewClient(c), func() { c.Close() }, nil
+}
 
 // ErrHostKeyMismatch is returned when a host presents a key other than the pinned one.
 var ErrHostKeyMismatch = errors.New("host key mismatch")
@@ -34,8 +50,10 @@ func (e *HostKeyError) Unwrap() error { return ErrHostKeyMismatch }
 type Target struct {
 	Addr       string // host:port
 	User       string
-	PrivateKey []byte // PEM, the client key
-	PinnedKey  string // the host's public key, authorized_keys form
+	PrivateKey []byte // PEM, the client key; or
+	// Agent, when PrivateKey is empty, signs with the keys of an SSH agent.
+	Agent     agent.ExtendedAgent
+	PinnedKey string // the host's public key, authorized_keys form
 	// Via, when set, opens the connection instead of a direct TCP dial:
 	// through a jump host (Client.DialVia), as a guest on a remote
 	// hypervisor's private network is reached.
@@ -63,9 +81,15 @@ func ReadPrivateKey(path string) ([]byte, error) {
 // Dial connects to t, accepting only t.PinnedKey. It honours ctx for the TCP
 // connect and the handshake.
 func Dial(ctx context.Context, t Target) (*Client, error) {
-	signer, err := ssh.ParsePrivateKey(t.PrivateKey)
-	if err != nil {
-		return nil, fmt.Errorf("ssh client key: %w", err)
+	var auth ssh.AuthMethod
+	if len(t.PrivateKey) == 0 && t.Agent != nil {
+		auth = ssh.PublicKeysCallback(t.Agent.Signers)
+	} else {
+		signer, err := ssh.ParsePrivateKey(t.PrivateKey)
+		if err != nil {
+			return nil, fmt.Errorf("ssh client key: %w", err)
+		}
+		auth = ssh.PublicKeys(signer)
 	}
 	pinned, _, _, _, err := ssh.ParseAuthorizedKey([]byte(t.PinnedKey))
 	if err != nil {
@@ -73,7 +97,7 @@ func Dial(ctx context.Context, t Target) (*Client, error) {
 	}
 	cfg := &ssh.ClientConfig{
 		User: t.User,
-		Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		Auth: []ssh.AuthMethod{auth},
 		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
 			if bytes.Equal(key.Marshal(), pinned.Marshal()) {
 				return nil

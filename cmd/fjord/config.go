@@ -100,6 +100,18 @@ func (s *session) refresh(ctx context.Context) error {
 // hypervisors at once, then places the hosts (provision.Place). Each
 // connection failure names the hypervisor block.
 func (a *app) open(ctx context.Context, cfg *model.Config) (*session, error) {
+	s, down := a.openSome(ctx, cfg)
+	if len(down) > 0 {
+		s.close()
+		return nil, downError(cfg, down, "")
+	}
+	return s, nil
+}
+
+// openSome is open that keeps the hypervisors it reached when others fail:
+// down holds each failure by hypervisor name. Hosts are placed only on
+// the ones reached.
+func (a *app) openSome(ctx context.Context, cfg *model.Config) (*session, map[string]error) {
 	s := &session{cfg: cfg, hvs: map[string]provision.Hypervisor{}, invs: map[string]*provision.Inventory{}}
 	type opened struct {
 		hv  provision.Hypervisor
@@ -115,31 +127,43 @@ func (a *app) open(ctx context.Context, cfg *model.Config) (*session, error) {
 			a.log.Debug("connecting", "hypervisor", h.Name, "uri", h.URI)
 			hv, err := a.connect(ctx, h)
 			if err != nil {
-				res[i].err = fmt.Errorf("hypervisor %q: %w", h.Name, err)
+				res[i].err = err
 				return
 			}
 			res[i].hv = hv
 			if res[i].inv, err = hv.Inventory(ctx, cfg.Project); err != nil {
-				res[i].err = fmt.Errorf("hypervisor %q: %w", h.Name, err)
+				res[i].err = err
 			}
 		}()
 	}
 	wg.Wait()
-	var errs []error
+	down := map[string]error{}
 	for i, h := range cfg.Hypervisors {
-		if res[i].hv != nil {
-			s.hvs[h.Name] = res[i].hv
-		}
 		if res[i].err != nil {
-			errs = append(errs, res[i].err)
+			if res[i].hv != nil {
+				res[i].hv.Close()
+			}
+			down[h.Name] = res[i].err
 			continue
 		}
+		s.hvs[h.Name] = res[i].hv
 		s.invs[h.Name] = res[i].inv
 	}
-	if len(errs) > 0 {
-		s.close()
-		return nil, errors.Join(errs...)
-	}
 	s.placements, s.placeErr = provision.Place(cfg, s.invs)
-	return s, nil
+	return s, down
+}
+
+// downError names every hypervisor in down, in configuration order, with
+// what failed; hint is added when some work could go on without them.
+func downError(cfg *model.Config, down map[string]error, hint string) error {
+	var errs []error
+	for _, h := range cfg.Hypervisors {
+		if err, ok := down[h.Name]; ok {
+			errs = append(errs, fmt.Errorf("hypervisor %q: %w", h.Name, err))
+		}
+	}
+	if hint != "" {
+		errs = append(errs, errors.New(hint))
+	}
+	return errors.Join(errs...)
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/fjord-dev/fjord/model"
 	"github.com/fjord-dev/fjord/provision"
 )
 
@@ -86,8 +87,9 @@ func (a *app) makePlan(ctx context.Context, c *configFlags, destroy bool, popts 
 	}
 	// Hosts are placed from what the hypervisors report, then their
 	// desired state (placement included) is computed.
-	s, err := a.open(ctx, cfg)
-	if err != nil {
+	s, down := a.openSome(ctx, cfg)
+	if err := needed(cfg, down, destroy, popts.Target); err != nil {
+		s.close()
 		return nil, nil, nil, err
 	}
 	var d *provision.Desired
@@ -111,6 +113,46 @@ func (a *app) makePlan(ctx context.Context, c *configFlags, destroy bool, popts 
 	return s, provision.MakePlan(d, s.invs, popts), d, nil
 }
 
+// needed fails when a hypervisor the plan needs is down: any of them,
+// unless -target names hosts none of whose candidates is down.
+func needed(cfg *model.Config, down map[string]error, destroy bool, targets []string) error {
+	if len(down) == 0 {
+		return nil
+	}
+	if len(targets) == 0 || destroy {
+		names := make([]string, 0, len(down))
+		for _, h := range cfg.Hypervisors {
+			if _, ok := down[h.Name]; ok {
+				names = append(names, h.Name)
+			}
+		}
+		hint := ""
+		if !destroy && len(down) < len(cfg.Hypervisors) {
+			hint = fmt.Sprintf("to plan hosts elsewhere meanwhile, name them with -target (hosts that may be placed on %s cannot be)", strings.Join(names, ", "))
+		}
+		return downError(cfg, down, hint)
+	}
+	want := map[string]bool{}
+	for _, t := range targets {
+		want[strings.TrimPrefix(t, "host.")] = true
+	}
+	blocking := map[string]error{}
+	for _, h := range cfg.Hosts {
+		if !want[h.Name] {
+			continue
+		}
+		for _, hv := range h.Candidates() {
+			if err, ok := down[hv]; ok {
+				blocking[hv] = fmt.Errorf("%w (needed by host %q)", err, h.Name)
+			}
+		}
+	}
+	if len(blocking) > 0 {
+		return downError(cfg, blocking, "")
+	}
+	return nil
+}
+
 var actionSymbols = map[provision.Action]string{
 	provision.Create:  "  + ",
 	provision.Update:  "  ~ ",
@@ -123,11 +165,27 @@ var actionSymbols = map[provision.Action]string{
 // objects are listed in a short "no changes" section.
 func renderPlan(w io.Writer, p *provision.Plan) {
 	fmt.Fprintf(w, "fjord plan for project %q\n\n", p.Project)
+	// Over several hypervisors, changes are grouped under the one they
+	// happen on (the plan lists them hypervisor by hypervisor).
+	hvs := map[string]bool{}
+	for _, c := range p.Changes {
+		hvs[c.Hypervisor] = true
+	}
+	multi := len(hvs) > 1
 	var same []string
+	last := ""
 	for _, c := range p.Changes {
 		if c.Action == provision.NoOp {
-			same = append(same, c.Kind+"."+c.Name)
+			name := c.Kind + "." + c.Name
+			if multi {
+				name += " (" + c.Hypervisor + ")"
+			}
+			same = append(same, name)
 			continue
+		}
+		if multi && c.Hypervisor != last {
+			fmt.Fprintf(w, "on hypervisor %s:\n", c.Hypervisor)
+			last = c.Hypervisor
 		}
 		fmt.Fprintf(w, "%s%-28s %-8s %s\n", actionSymbols[c.Action], c.Kind+"."+c.Name, c.Action, provision.ReasonTexts(c.Reasons, "; "))
 	}

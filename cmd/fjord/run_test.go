@@ -258,3 +258,32 @@ func TestOldSavedPlanRefused(t *testing.T) {
 		t.Fatalf("old saved plan: %v", err)
 	}
 }
+
+// An unreachable hypervisor fails plan naming it; -target still plans
+// hosts that cannot be placed on it, and refuses those that could.
+func TestUnreachableHypervisorLeavesTargetsElsewhere(t *testing.T) {
+	farDown := func(ctx context.Context, h model.Hypervisor) (provision.Hypervisor, error) {
+		if h.Name == "far" {
+			return libvirtd.Open("qemu+unix:///system?socket=/nonexistent/sock")
+		}
+		return connectHypervisor(ctx, h)
+	}
+	plan := func(args ...string) (int, string, string) {
+		a, out, errb := testApp("")
+		a.connect = farDown
+		code := a.run(context.Background(), append([]string{"plan"}, append(args, "testdata/twohv")...))
+		return code, out.String(), errb.String()
+	}
+	code, _, errb := plan()
+	if code != exitError || !strings.Contains(errb, `hypervisor "far": hypervisor unreachable`) || !strings.Contains(errb, "-target") {
+		t.Errorf("plan with far down: exit %d: %s", code, errb)
+	}
+	code, out, errb := plan("-target", "web")
+	if code != exitOK || !strings.Contains(out, "host.web") || strings.Contains(out, "host.edge") {
+		t.Errorf("plan -target web with far down: exit %d\n%s%s", code, out, errb)
+	}
+	code, _, errb = plan("-target", "edge")
+	if code != exitError || !strings.Contains(errb, `hypervisor "far"`) || !strings.Contains(errb, `needed by host "edge"`) {
+		t.Errorf("plan -target edge with far down: exit %d: %s", code, errb)
+	}
+}

@@ -120,8 +120,12 @@ func proxyCommand(knownHosts string, hv model.Hypervisor) string {
 	if u != nil {
 		host = u.Hostname()
 	}
-	return fmt.Sprintf("ssh -i %s -o IdentitiesOnly=yes -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -o HostKeyAlias=%s -p %s -W %%h:%%p %s@%s",
-		hv.SSHKeyFile, knownHosts, jumpAlias(hv), port, user, host)
+	identity := "" // the agent's keys
+	if hv.SSHKeyFile != "" {
+		identity = "-i " + hv.SSHKeyFile + " -o IdentitiesOnly=yes "
+	}
+	return fmt.Sprintf("ssh %s-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -o HostKeyAlias=%s -p %s -W %%h:%%p %s@%s",
+		identity, knownHosts, jumpAlias(hv), port, user, host)
 }
 
 func sshOptions(knownHosts string, h pinnedHost) []string {

@@ -21,7 +21,7 @@ state=/var/lib/fjord-e2e-hv2
 holder_pid=$state/holder.pid
 run=/run/libvirt # inside the mount namespace: $state/run
 
-alive() { [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+alive() { [[ -s $1 ]] && kill -0 "$(cat "$1" 2>/dev/null)" 2>/dev/null; }
 inside() { nsenter -t "$(cat "$holder_pid")" -m -n -- "$@"; }
 
 start_sshd() {
@@ -49,7 +49,16 @@ start)
   cp -a /etc/libvirt "$state/etc"
   rm -rf "$state/etc/qemu/"*.xml "$state/etc/qemu/autostart" "$state/etc/qemu/networks/"*.xml \
     "$state/etc/qemu/networks/autostart" "$state/etc/storage/"*.xml "$state/etc/storage/autostart"
-  mkdir -p "$state/lib/"{qemu,dnsmasq,network,images,boot,filesystems}
+  # libvirt's state, log and cache trees as the package made them (owners
+  # and modes matter to QEMU), without anything the first daemon put there.
+  for pair in lib:/var/lib/libvirt log:/var/log/libvirt cache:/var/cache/libvirt; do
+    src=${pair#*:} dst=$state/${pair%%:*}
+    chown --reference="$src" "$dst" && chmod --reference="$src" "$dst"
+    (cd "$src" && find . -mindepth 1 -maxdepth 2 -type d ! -name 'domain-*' ! -path './qemu/capabilities') |
+      while read -r d; do
+        mkdir -p "$dst/$d" && chown --reference="$src/$d" "$dst/$d" && chmod --reference="$src/$d" "$dst/$d"
+      done
+  done
   install -m 600 "$key" "$state/ssh/authorized_keys"
   ssh-keygen -q -t ed25519 -N '' -C hv2 -f "$state/ssh/host_ed25519_key"
   cat >"$state/ssh/sshd_config" <<CFG
@@ -61,6 +70,7 @@ PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
+MaxStartups 100
 AllowTcpForwarding yes
 AllowStreamLocalForwarding yes
 CFG
@@ -82,7 +92,7 @@ CFG
     mount --bind $state/log /var/log/libvirt
     mount --bind $state/cache /var/cache/libvirt
     mkdir -p /var/lib/fjord && mount --bind $state/fjord /var/lib/fjord
-    exec sleep infinity" &
+    exec sleep infinity" </dev/null >/dev/null 2>&1 &
   echo $! >"$holder_pid"
   for _ in $(seq 50); do
     [[ "$(readlink "/proc/$(cat "$holder_pid")/exe" 2>/dev/null)" == */sleep ]] && break

@@ -21,6 +21,9 @@ type Conn struct {
 	via func(ctx context.Context, network, addr string) (net.Conn, error)
 	// closers end what the connection runs through (the SSH forward).
 	closers []func()
+	// readRemote reads a file on a remote hypervisor through the same
+	// pinned SSH connection (nil for a local one).
+	readRemote func(ctx context.Context, path string, lines int) (string, error)
 }
 
 var _ provision.Hypervisor = (*Conn)(nil)

@@ -90,11 +90,21 @@ func (c *Conn) DomainStatus(ctx context.Context, name string) (provision.DomainS
 
 // ConsoleTail reads the end of the console log when the hypervisor is local.
 func (c *Conn) ConsoleTail(ctx context.Context, name string, lines int) string {
-	if !c.local {
-		return ""
-	}
-	b, err := os.ReadFile(ConsoleLogPath(name))
-	if err != nil {
+	var b []byte
+	switch {
+	case c.local:
+		var err error
+		if b, err = os.ReadFile(ConsoleLogPath(name)); err != nil {
+			return ""
+		}
+	case c.readRemote != nil:
+		// virtlogd writes the log on the hypervisor, at the same path.
+		s, err := c.readRemote(ctx, ConsoleLogPath(name), lines)
+		if err != nil {
+			return ""
+		}
+		b = []byte(s)
+	default:
 		return ""
 	}
 	b = bytes.ReplaceAll(b, []byte("\r"), nil)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"strings"
 
 	"github.com/fjord-dev/fjord/model"
 	"github.com/fjord-dev/fjord/provision"
@@ -27,7 +29,10 @@ func OpenOverSSH(ctx context.Context, h model.Hypervisor) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if u.Path != "/system" {
+	// The driver and path are the remote daemon's to open: qemu's system
+	// instance, or (for benchmarks) a test-driver node file it loads.
+	driver, _, _ := strings.Cut(u.Scheme, "+")
+	if driver == "qemu" && u.Path != "/system" {
 		return nil, fmt.Errorf("hypervisor %q: over SSH fjord drives the system libvirtd (/system), not %q", h.Name, u.Path)
 	}
 	user := "root"
@@ -42,12 +47,21 @@ func OpenOverSSH(ctx context.Context, h model.Hypervisor) (*Conn, error) {
 	if remote == "" {
 		remote = defaultRemoteSocket
 	}
-	key, err := sshx.ReadPrivateKey(h.SSHKeyFile)
-	if err != nil {
-		return nil, err
+	t := sshx.Target{Addr: net.JoinHostPort(u.Hostname(), port), User: user, PinnedKey: h.HostKey}
+	addr := t.Addr
+	if h.SSHKeyFile != "" {
+		if t.PrivateKey, err = sshx.ReadPrivateKey(h.SSHKeyFile); err != nil {
+			return nil, err
+		}
+	} else {
+		ag, closeAgent, err := sshx.Agent(os.Getenv)
+		if err != nil {
+			return nil, fmt.Errorf("hypervisor %q: %w", h.Name, err)
+		}
+		defer closeAgent() // the keys are needed for the handshake only
+		t.Agent = ag
 	}
-	addr := net.JoinHostPort(u.Hostname(), port)
-	cl, err := sshx.Dial(ctx, sshx.Target{Addr: addr, User: user, PrivateKey: key, PinnedKey: h.HostKey})
+	cl, err := sshx.Dial(ctx, t)
 	if err != nil {
 		return nil, fmt.Errorf("%w: ssh to %s as %s: %w", provision.ErrUnreachable, addr, user, err)
 	}
@@ -56,13 +70,23 @@ func OpenOverSSH(ctx context.Context, h model.Hypervisor) (*Conn, error) {
 		cl.Close()
 		return nil, fmt.Errorf("forward %s's libvirt socket: %w", addr, err)
 	}
-	c, err := Open("qemu+unix:///system?socket=" + local)
+	c, err := Open(driver + "+unix://" + u.Path + "?socket=" + local) // local: a temporary directory's path, nothing to escape
 	if err != nil {
 		stop()
 		cl.Close()
 		return nil, fmt.Errorf("%w: libvirtd on %s (socket %s) through SSH: %w", provision.ErrUnreachable, addr, remote, err)
 	}
 	c.uri, c.local, c.via = h.URI, false, cl.DialVia
+	c.readRemote = func(ctx context.Context, path string, lines int) (string, error) {
+		r, err := cl.Run(ctx, fmt.Sprintf("tail -n %d -- '%s'", lines, strings.ReplaceAll(path, "'", `'\''`)))
+		if err != nil {
+			return "", err
+		}
+		if r.ExitCode != 0 {
+			return "", fmt.Errorf("tail %s: exit %d: %s", path, r.ExitCode, strings.TrimSpace(r.Stderr))
+		}
+		return r.Stdout, nil
+	}
 	c.closers = append(c.closers, stop, func() { cl.Close() })
 	return c, nil
 }
