@@ -292,13 +292,17 @@ func (l *loader) decodeFjord(b *hcl.Block, ctx *hcl.EvalContext, cfg *model.Conf
 }
 
 func (l *loader) decodeHypervisor(b *hcl.Block, ctx *hcl.EvalContext) (model.Hypervisor, Diagnostics) {
-	a := l.open(b, "hypervisor", ctx, &hcl.BodySchema{Attributes: attrSchema("uri", "virt_type", "host_key", "ssh_key_file")})
+	a := l.open(b, "hypervisor", ctx, &hcl.BodySchema{Attributes: attrSchema("uri", "virt_type", "host_key", "known_hosts", "ssh_key_file")})
 	h := model.Hypervisor{
 		Name:       a.name,
 		URI:        a.str("uri", model.DefaultURI),
 		VirtType:   a.str("virt_type", model.VirtKVM),
 		HostKey:    strings.TrimSpace(a.str("host_key", "")),
 		SSHKeyFile: a.str("ssh_key_file", ""),
+		KnownHosts: a.str("known_hosts", ""),
+	}
+	if h.KnownHosts != "" {
+		h.KnownHosts = resolvePath(l.dir, h.KnownHosts)
 	}
 	if h.SSHKeyFile != "" {
 		h.SSHKeyFile = resolvePath(l.dir, h.SSHKeyFile)

@@ -44,6 +44,9 @@ type Hypervisor struct {
 	// a URI over SSH: fjord makes that connection itself, accepting only
 	// this key, and carries libvirt over it.
 	HostKey string
+	// KnownHosts, instead of HostKey, is an OpenSSH known_hosts file whose
+	// entries for the hypervisor's address are the keys accepted.
+	KnownHosts string
 	// SSHKeyFile is the client key fjord connects to it with; "" for the
 	// keys of the SSH agent (SSH_AUTH_SOCK).
 	SSHKeyFile string
@@ -177,10 +180,14 @@ func (c *Config) Validate() []Problem {
 			add("hypervisor", h.Name, "uri", "%q is not a libvirt URI fjord can use: %s", h.URI, why)
 		}
 		switch {
-		case h.OverSSH() && h.HostKey == "":
-			add("hypervisor", h.Name, "uri", "%q would reach libvirt over SSH without a pinned host key (the system ssh trusts whatever known_hosts says, or nothing); set host_key (fjord hypervisor-key %s prints it) and ssh_key_file", h.URI, h.Name)
+		case h.OverSSH() && h.HostKey == "" && h.KnownHosts == "":
+			add("hypervisor", h.Name, "uri", "%q would reach libvirt over SSH without a pinned host key (the system ssh trusts whatever known_hosts says, or nothing); set host_key (fjord hypervisor-key %s prints it), or known_hosts to a file that lists it", h.URI, h.Name)
+		case h.HostKey != "" && h.KnownHosts != "":
+			add("hypervisor", h.Name, "known_hosts", "set host_key or known_hosts, not both: one source of trust per hypervisor")
 		case h.HostKey != "" && !h.OverSSH():
 			add("hypervisor", h.Name, "host_key", "host_key pins an SSH connection, but %q does not go over SSH (qemu+ssh://USER@HOST/system)", h.URI)
+		case h.KnownHosts != "" && !h.OverSSH():
+			add("hypervisor", h.Name, "known_hosts", "known_hosts pins an SSH connection, but %q does not go over SSH (qemu+ssh://USER@HOST/system)", h.URI)
 		}
 		if h.HostKey != "" {
 			if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(h.HostKey)); err != nil {

@@ -39,6 +39,14 @@ type GuestRoute interface {
 	Via() func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
+// RemoteFiles is implemented by hypervisors that can read their own files
+// for fjord (a remote one, through fjord's pinned SSH connection).
+type RemoteFiles interface {
+	// RemoteSHA256 hashes a file on the hypervisor, in lower-case hex;
+	// "" and no error when the hypervisor is on this machine.
+	RemoteSHA256(ctx context.Context, path string) (string, error)
+}
+
 // via is hv's route to its guests, nil for a direct one.
 func via(hv any) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	if r, ok := hv.(GuestRoute); ok {

@@ -42,7 +42,23 @@ func importImage(ctx context.Context, hv interface {
 	if err := CheckSHA256(src, im.SHA256); err != nil {
 		return "", fmt.Errorf("image %q: %w", im.Name, err)
 	}
-	return hv.CreateVolume(ctx, VolumeSpec{Pool: pool, Name: name, Format: im.Format, Capacity: uint64(fi.Size()), Source: src})
+	path, err := hv.CreateVolume(ctx, VolumeSpec{Pool: pool, Name: name, Format: im.Format, Capacity: uint64(fi.Size()), Source: src})
+	if err != nil {
+		return "", err
+	}
+	// Streamed to another machine: checked there too, so a truncated or
+	// corrupted upload never becomes the base of a host.
+	if rf, ok := hv.(RemoteFiles); ok {
+		sum, err := rf.RemoteSHA256(ctx, path)
+		if err == nil && sum != "" && sum != im.SHA256 {
+			err = fmt.Errorf("sha256 of the uploaded volume %s is %s, the configuration says %s", path, sum, im.SHA256)
+		}
+		if err != nil {
+			_ = hv.DeleteVolume(ctx, pool, name)
+			return "", fmt.Errorf("image %q: verifying the upload on the hypervisor: %w (the volume was removed)", im.Name, err)
+		}
+	}
+	return path, nil
 }
 
 // CheckSHA256 compares a file's digest with want (lower-case hex).

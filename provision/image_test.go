@@ -48,3 +48,34 @@ func TestDownloadVerifiesAndCaches(t *testing.T) {
 		t.Errorf("a refused download left files: %v", left)
 	}
 }
+
+// remoteFake is a fake hypervisor on another machine whose copy of an
+// uploaded file hashes to sum.
+type remoteFake struct {
+	*fakeHV
+	sum string
+}
+
+func (r remoteFake) RemoteSHA256(ctx context.Context, path string) (string, error) { return r.sum, nil }
+
+// An image streamed to a remote pool is hashed there; a copy that differs
+// is removed and the import fails naming both checksums.
+func TestImportVerifiesTheUploadOnARemoteHypervisor(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "deb.qcow2")
+	os.WriteFile(src, []byte("an image"), 0o644)
+	sum := sha256.Sum256([]byte("an image"))
+	im := model.Image{Name: "deb", Path: src, SHA256: hex.EncodeToString(sum[:]), Format: "qcow2"}
+
+	good := remoteFake{newFakeHV(), im.SHA256}
+	if _, err := importImage(context.Background(), good, "proj", "pool", im, ""); err != nil {
+		t.Fatalf("matching upload refused: %v", err)
+	}
+	bad := remoteFake{newFakeHV(), strings.Repeat("0", 64)}
+	_, err := importImage(context.Background(), bad, "proj", "pool", im, "")
+	if err == nil || !strings.Contains(err.Error(), strings.Repeat("0", 64)) || !strings.Contains(err.Error(), im.SHA256) {
+		t.Fatalf("corrupted upload: %v", err)
+	}
+	if len(bad.volumes) != 0 {
+		t.Errorf("corrupted upload left %v", bad.volumes)
+	}
+}

@@ -3,13 +3,17 @@ package sshx
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
+	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
+	"golang.org/x/crypto/ssh/knownhosts"
 )
 
 // serveAgent runs an SSH agent holding key on a socket in a temporary
@@ -75,5 +79,39 @@ func TestAgentKeysAuthenticate(t *testing.T) {
 
 	if _, _, err := Agent(func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "ssh_key_file") {
 		t.Errorf("no agent: %v", err)
+	}
+}
+
+// A known_hosts file instead of a pinned key: its entry for the address is
+// accepted, another key is refused naming both, no entry is refused too.
+func TestKnownHostsFileIsTrustedStrictly(t *testing.T) {
+	ck, cpub := clientKey(t)
+	srv := startServer(t, cpub)
+	dir := t.TempDir()
+	write := func(line string) string {
+		p := filepath.Join(dir, fmt.Sprintf("known_hosts-%d", len(line)))
+		os.WriteFile(p, []byte(line+"\n"), 0o600)
+		return p
+	}
+	host, port, _ := net.SplitHostPort(srv.addr)
+	entry := knownhosts.Normalize(net.JoinHostPort(host, port))
+	dial := func(kh string) error {
+		c, err := Dial(context.Background(), Target{Addr: srv.addr, User: "admin", PrivateKey: []byte(ck.PrivatePEM), KnownHosts: kh})
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	if err := dial(write(entry + " " + srv.hostKey.Public)); err != nil {
+		t.Fatalf("listed key refused: %v", err)
+	}
+	other, _ := NewHostKey()
+	err := dial(write(entry + " " + other.Public + " other"))
+	if !errors.Is(err, ErrHostKeyMismatch) || !strings.Contains(err.Error(), Fingerprint(other.Public)) || !strings.Contains(err.Error(), Fingerprint(srv.hostKey.Public)) {
+		t.Errorf("different key: %v", err)
+	}
+	err = dial(write("[elsewhere]:22 " + srv.hostKey.Public + " somewhere-else"))
+	if !errors.Is(err, ErrHostKeyMismatch) || !strings.Contains(err.Error(), "has no entry") {
+		t.Errorf("no entry for the address: %v", err)
 	}
 }

@@ -13,7 +13,34 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
+	"golang.org/x/crypto/ssh/knownhosts"
 )
+
+// knownHostsCallback accepts the keys path lists for addr, as OpenSSH with
+// StrictHostKeyChecking=yes would: a different key is a HostKeyError
+// naming every fingerprint, no entry at all is refused, never learnt.
+func knownHostsCallback(addr, path string) (ssh.HostKeyCallback, error) {
+	cb, err := knownhosts.New(path)
+	if err != nil {
+		return nil, fmt.Errorf("known_hosts %s: %w", path, err)
+	}
+	return func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+		err := cb(hostname, remote, key)
+		var ke *knownhosts.KeyError
+		if !errors.As(err, &ke) {
+			return err
+		}
+		if len(ke.Want) == 0 {
+			return fmt.Errorf("%w: %s presented %s, and %s has no entry for it: fjord never trusts a key on first use (check the fingerprint on the machine, then add it there or pin it with host_key)",
+				ErrHostKeyMismatch, addr, ssh.FingerprintSHA256(key), path)
+		}
+		var want []string
+		for _, k := range ke.Want {
+			want = append(want, ssh.FingerprintSHA256(k.Key))
+		}
+		return &HostKeyError{Addr: addr, Pinned: strings.Join(want, " or ") + " (" + path + ")", Presented: ssh.FingerprintSHA256(key)}
+	}, nil
+}
 
 // Agent connects to the SSH agent at SSH_AUTH_SOCK (getenv's), with a
 // message that says how to use a key file instead when there is none.
@@ -53,7 +80,10 @@ type Target struct {
 	PrivateKey []byte // PEM, the client key; or
 	// Agent, when PrivateKey is empty, signs with the keys of an SSH agent.
 	Agent     agent.ExtendedAgent
-	PinnedKey string // the host's public key, authorized_keys form
+	PinnedKey string // the host's public key, authorized_keys form; or
+	// KnownHosts, when PinnedKey is empty, is an OpenSSH known_hosts file
+	// whose entries for Addr are the keys accepted (none: refused).
+	KnownHosts string
 	// Via, when set, opens the connection instead of a direct TCP dial:
 	// through a jump host (Client.DialVia), as a guest on a remote
 	// hypervisor's private network is reached.
@@ -91,21 +121,29 @@ func Dial(ctx context.Context, t Target) (*Client, error) {
 		}
 		auth = ssh.PublicKeys(signer)
 	}
-	pinned, _, _, _, err := ssh.ParseAuthorizedKey([]byte(t.PinnedKey))
-	if err != nil {
-		return nil, fmt.Errorf("pinned host key for %s: %w", t.Addr, err)
-	}
 	cfg := &ssh.ClientConfig{
-		User: t.User,
-		Auth: []ssh.AuthMethod{auth},
-		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
+		User:    t.User,
+		Auth:    []ssh.AuthMethod{auth},
+		Timeout: 15 * time.Second,
+	}
+	if t.PinnedKey == "" && t.KnownHosts != "" {
+		cb, err := knownHostsCallback(t.Addr, t.KnownHosts)
+		if err != nil {
+			return nil, err
+		}
+		cfg.HostKeyCallback = cb
+	} else {
+		pinned, _, _, _, err := ssh.ParseAuthorizedKey([]byte(t.PinnedKey))
+		if err != nil {
+			return nil, fmt.Errorf("pinned host key for %s: %w", t.Addr, err)
+		}
+		cfg.HostKeyCallback = func(_ string, _ net.Addr, key ssh.PublicKey) error {
 			if bytes.Equal(key.Marshal(), pinned.Marshal()) {
 				return nil
 			}
 			return &HostKeyError{Addr: t.Addr, Pinned: ssh.FingerprintSHA256(pinned), Presented: ssh.FingerprintSHA256(key)}
-		},
-		HostKeyAlgorithms: []string{pinned.Type()},
-		Timeout:           15 * time.Second,
+		}
+		cfg.HostKeyAlgorithms = []string{pinned.Type()}
 	}
 	dial := t.Via
 	if dial == nil {

@@ -93,7 +93,7 @@ func writeKnownHosts(path string, hosts []pinnedHost) error {
 	jumps := map[string]bool{}
 	for _, h := range hosts {
 		fmt.Fprintf(&b, "%s,%s %s\n", h.alias, h.address, h.hostKey)
-		if h.jump != nil && !jumps[h.jump.Name] {
+		if h.jump != nil && h.jump.HostKey != "" && !jumps[h.jump.Name] {
 			jumps[h.jump.Name] = true
 			fmt.Fprintf(&b, "%s %s\n", jumpAlias(*h.jump), h.jump.HostKey)
 		}
@@ -124,8 +124,13 @@ func proxyCommand(knownHosts string, hv model.Hypervisor) string {
 	if hv.SSHKeyFile != "" {
 		identity = "-i " + hv.SSHKeyFile + " -o IdentitiesOnly=yes "
 	}
-	return fmt.Sprintf("ssh %s-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -o HostKeyAlias=%s -p %s -W %%h:%%p %s@%s",
-		identity, knownHosts, jumpAlias(hv), port, user, host)
+	// A pinned host_key is in fjord's known_hosts under an alias; a
+	// known_hosts file of the user's is used as it is.
+	trust := fmt.Sprintf("-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -o HostKeyAlias=%s", knownHosts, jumpAlias(hv))
+	if hv.HostKey == "" && hv.KnownHosts != "" {
+		trust = "-o UserKnownHostsFile=" + hv.KnownHosts + " -o StrictHostKeyChecking=yes"
+	}
+	return fmt.Sprintf("ssh %s%s -p %s -W %%h:%%p %s@%s", identity, trust, port, user, host)
 }
 
 func sshOptions(knownHosts string, h pinnedHost) []string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 
 	"libvirt.org/go/libvirt"
 
@@ -21,9 +22,28 @@ type Conn struct {
 	via func(ctx context.Context, network, addr string) (net.Conn, error)
 	// closers end what the connection runs through (the SSH forward).
 	closers []func()
-	// readRemote reads a file on a remote hypervisor through the same
-	// pinned SSH connection (nil for a local one).
-	readRemote func(ctx context.Context, path string, lines int) (string, error)
+	// runRemote runs a command on a remote hypervisor through the same
+	// pinned SSH connection and returns its output (nil for a local one).
+	runRemote func(ctx context.Context, cmd string) (string, error)
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// RemoteSHA256 hashes a file on a remote hypervisor; "" for a local one.
+func (c *Conn) RemoteSHA256(ctx context.Context, path string) (string, error) {
+	if c.runRemote == nil {
+		return "", nil
+	}
+	out, err := c.runRemote(ctx, "sha256sum -- "+shellQuote(path))
+	if err != nil {
+		return "", err
+	}
+	sum, _, _ := strings.Cut(out, " ")
+	if len(sum) != 64 {
+		return "", fmt.Errorf("sha256sum %s printed %q", path, out)
+	}
+	return sum, nil
 }
 
 var _ provision.Hypervisor = (*Conn)(nil)

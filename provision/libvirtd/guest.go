@@ -97,9 +97,9 @@ func (c *Conn) ConsoleTail(ctx context.Context, name string, lines int) string {
 		if b, err = os.ReadFile(ConsoleLogPath(name)); err != nil {
 			return ""
 		}
-	case c.readRemote != nil:
+	case c.runRemote != nil:
 		// virtlogd writes the log on the hypervisor, at the same path.
-		s, err := c.readRemote(ctx, ConsoleLogPath(name), lines)
+		s, err := c.runRemote(ctx, fmt.Sprintf("tail -n %d -- %s", lines, shellQuote(ConsoleLogPath(name))))
 		if err != nil {
 			return ""
 		}

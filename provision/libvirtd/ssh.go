@@ -47,7 +47,7 @@ func OpenOverSSH(ctx context.Context, h model.Hypervisor) (*Conn, error) {
 	if remote == "" {
 		remote = defaultRemoteSocket
 	}
-	t := sshx.Target{Addr: net.JoinHostPort(u.Hostname(), port), User: user, PinnedKey: h.HostKey}
+	t := sshx.Target{Addr: net.JoinHostPort(u.Hostname(), port), User: user, PinnedKey: h.HostKey, KnownHosts: h.KnownHosts}
 	addr := t.Addr
 	if h.SSHKeyFile != "" {
 		if t.PrivateKey, err = sshx.ReadPrivateKey(h.SSHKeyFile); err != nil {
@@ -77,13 +77,13 @@ func OpenOverSSH(ctx context.Context, h model.Hypervisor) (*Conn, error) {
 		return nil, fmt.Errorf("%w: libvirtd on %s (socket %s) through SSH: %w", provision.ErrUnreachable, addr, remote, err)
 	}
 	c.uri, c.local, c.via = h.URI, false, cl.DialVia
-	c.readRemote = func(ctx context.Context, path string, lines int) (string, error) {
-		r, err := cl.Run(ctx, fmt.Sprintf("tail -n %d -- '%s'", lines, strings.ReplaceAll(path, "'", `'\''`)))
+	c.runRemote = func(ctx context.Context, cmd string) (string, error) {
+		r, err := cl.Run(ctx, cmd)
 		if err != nil {
 			return "", err
 		}
 		if r.ExitCode != 0 {
-			return "", fmt.Errorf("tail %s: exit %d: %s", path, r.ExitCode, strings.TrimSpace(r.Stderr))
+			return "", fmt.Errorf("%s on %s: exit %d: %s", cmd, addr, r.ExitCode, strings.TrimSpace(r.Stderr))
 		}
 		return r.Stdout, nil
 	}

@@ -20,6 +20,13 @@ hypervisor "local-pinned" {
   ssh_key_file = "id"
 }
 
+hypervisor "two-trusts" {
+  uri          = "qemu+ssh://root@hv4/system"
+  host_key     = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8"
+  known_hosts  = "known_hosts" # ERROR: set host_key or known_hosts, not both
+  ssh_key_file = "id"
+}
+
 hypervisor "garbled" {
   uri          = "qemu+ssh://root@hv3/system"
   host_key     = "ssh-ed25519 not-a-key" # ERROR: is not an SSH public key
