@@ -166,6 +166,19 @@ func TestRemoteFleet(t *testing.T) {
 		nothing("after the refused apply")
 	})
 
+	t.Run("a fleet that fits nowhere is refused with each hypervisor's shortfall", func(t *testing.T) {
+		r := fjord(ctx, append([]string{"plan", "-var", "memory=4TiB"}, cfg...)...)
+		if r.code == 0 {
+			t.Fatalf("plan of two 4 TiB hosts succeeded:\n%s", r.out)
+		}
+		for _, want := range []string{`host "ci-0" fits on none of its hypervisors`, "local has ", "hv2 has ", "of memory free, the host needs 4096.0 GiB"} {
+			if !strings.Contains(r.err, want) {
+				t.Errorf("refusal lacks %q:\n%s", want, r.err)
+			}
+		}
+		nothing("after the refused plan")
+	})
+
 	var remoteHost string
 	t.Run("hypervisor gone mid-apply fails only its host; the next apply converges", func(t *testing.T) {
 		r := fjord(ctx, append([]string{"plan", "-json"}, cfg...)...)

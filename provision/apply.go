@@ -30,12 +30,14 @@ func DialSSH(ctx context.Context, t sshx.Target) (Guest, error) { return sshx.Di
 
 // Event reports progress. Status is "start", "done" or "fail".
 type Event struct {
-	Time     time.Time     `json:"time"`
-	Object   string        `json:"object"` // "host.web-0", "pool.default", …
-	Phase    string        `json:"phase"`
-	Status   string        `json:"status"`
-	Duration time.Duration `json:"duration_ns,omitempty"`
-	Message  string        `json:"message,omitempty"`
+	Time   time.Time `json:"time"`
+	Object string    `json:"object"` // "host.web-0", "pool.default", …
+	// Hypervisor is where the object is.
+	Hypervisor string        `json:"hypervisor,omitempty"`
+	Phase      string        `json:"phase"`
+	Status     string        `json:"status"`
+	Duration   time.Duration `json:"duration_ns,omitempty"`
+	Message    string        `json:"message,omitempty"`
 }
 
 // Options tune Apply.
@@ -109,16 +111,16 @@ func (a *applier) emit(e Event) {
 }
 
 // step runs fn as a phase of object, emitting start and done/fail events.
-func (a *applier) step(object, phase string, fn func() error) (time.Duration, error) {
-	a.emit(Event{Object: object, Phase: phase, Status: "start"})
+func (a *applier) step(hv, object, phase string, fn func() error) (time.Duration, error) {
+	a.emit(Event{Object: object, Hypervisor: hv, Phase: phase, Status: "start"})
 	t0 := time.Now()
 	err := fn()
 	d := time.Since(t0)
 	if err != nil {
-		a.emit(Event{Object: object, Phase: phase, Status: "fail", Duration: d, Message: err.Error()})
+		a.emit(Event{Object: object, Hypervisor: hv, Phase: phase, Status: "fail", Duration: d, Message: err.Error()})
 		return d, err
 	}
-	a.emit(Event{Object: object, Phase: phase, Status: "done", Duration: d})
+	a.emit(Event{Object: object, Hypervisor: hv, Phase: phase, Status: "done", Duration: d})
 	return d, nil
 }
 
@@ -164,11 +166,11 @@ func Apply(ctx context.Context, plan *Plan, d *Desired, hvs map[string]Hyperviso
 		switch c.Kind {
 		case KindPool:
 			sp, _ := cfg.Pool(c.Name)
-			_, err = a.step("pool."+c.Name, "create", func() error {
+			_, err = a.step(c.Hypervisor, "pool."+c.Name, "create", func() error {
 				return hv.EnsurePool(ctx, PoolSpec{Name: sp.Name, Path: sp.Path, Project: cfg.Project})
 			})
 		case KindNetwork:
-			_, err = a.step("network."+c.Name, "create", func() error {
+			_, err = a.step(c.Hypervisor, "network."+c.Name, "create", func() error {
 				return hv.EnsureNetwork(ctx, a.networkSpec(c.Name, c.Hypervisor))
 			})
 		}
@@ -192,7 +194,7 @@ func Apply(ctx context.Context, plan *Plan, d *Desired, hvs map[string]Hyperviso
 		}
 		im, _ := cfg.Image(c.Name)
 		var err error
-		_, err = a.step("image."+c.Name, map[bool]string{true: "import", false: "lookup"}[c.Action == Create], func() error {
+		_, err = a.step(c.Hypervisor, "image."+c.Name, map[bool]string{true: "import", false: "lookup"}[c.Action == Create], func() error {
 			path, err := importImage(ctx, hvs[c.Hypervisor], cfg.Project, c.Pool, im, opts.ImageCache)
 			if err == nil {
 				a.images[c.Hypervisor+"/"+c.Pool+"/"+im.Name] = path
@@ -242,7 +244,7 @@ func Apply(ctx context.Context, plan *Plan, d *Desired, hvs map[string]Hyperviso
 				continue
 			}
 			hv := hvs[c.Hypervisor]
-			_, err := a.step(kind+"."+c.Name, "delete", func() error {
+			_, err := a.step(c.Hypervisor, kind+"."+c.Name, "delete", func() error {
 				switch kind {
 				case KindHost:
 					return hv.RemoveDomain(ctx, DomainName(cfg.Project, c.Name), RemoveOptions{ShutdownTimeoutSeconds: int(opts.ShutdownTimeout / time.Second)})
@@ -332,7 +334,7 @@ func (a *applier) host(ctx context.Context, c Change, h DesiredHost) HostResult 
 		return hr
 	}
 	timed := func(phase string, fn func() error) error {
-		d, err := a.step(obj, phase, fn)
+		d, err := a.step(c.Hypervisor, obj, phase, fn)
 		hr.Phases[phase] = d.Round(100 * time.Millisecond).String()
 		return err
 	}
@@ -524,7 +526,7 @@ func (a *applier) cleanupHost(hv Hypervisor, h DesiredHost) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	p := a.d.Config.Project
-	_, err := a.step("host."+h.Spec.Name, "cleanup", func() error {
+	_, err := a.step(h.Spec.Hypervisor, "host."+h.Spec.Name, "cleanup", func() error {
 		return errors.Join(
 			hv.RemoveDomain(ctx, DomainName(p, h.Spec.Name), RemoveOptions{ShutdownTimeoutSeconds: 0}),
 			hv.DeleteVolume(ctx, h.Spec.Pool, OverlayVolume(p, h.Spec.Name)),

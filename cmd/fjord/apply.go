@@ -122,7 +122,7 @@ func (a *app) execute(ctx context.Context, f *applyFlags, s *session, plan *prov
 		ShutdownTimeout: f.shutdownTimeout,
 		KeepOnFailure:   f.keepOnFailure,
 		ImageCache:      filepath.Join(cache, "fjord", "images"),
-		OnEvent:         a.eventPrinter(f.json),
+		OnEvent:         a.eventPrinter(f.json, len(s.cfg.Hypervisors) > 1),
 		HostKeys:        x.hostKeys,
 	}
 	start := time.Now()
@@ -158,7 +158,9 @@ func (a *app) execute(ctx context.Context, f *applyFlags, s *session, plan *prov
 	return nil
 }
 
-func (a *app) eventPrinter(asJSON bool) func(provision.Event) {
+// eventPrinter renders apply's events; multi names each object's
+// hypervisor too (object@hypervisor).
+func (a *app) eventPrinter(asJSON, multi bool) func(provision.Event) {
 	enc := json.NewEncoder(a.stdout)
 	crash := crashHook()
 	return func(e provision.Event) {
@@ -169,13 +171,17 @@ func (a *app) eventPrinter(asJSON bool) func(provision.Event) {
 			_ = enc.Encode(map[string]any{"event": e})
 			return
 		}
+		obj := e.Object
+		if multi && e.Hypervisor != "" {
+			obj += "@" + e.Hypervisor
+		}
 		switch e.Status {
 		case "start":
-			fmt.Fprintf(a.stdout, "%s %-24s %s…\n", e.Time.Format("15:04:05"), e.Object, e.Phase)
+			fmt.Fprintf(a.stdout, "%s %-24s %s…\n", e.Time.Format("15:04:05"), obj, e.Phase)
 		case "done":
-			fmt.Fprintf(a.stdout, "%s %-24s %s done (%s)\n", e.Time.Format("15:04:05"), e.Object, e.Phase, e.Duration.Round(100*time.Millisecond))
+			fmt.Fprintf(a.stdout, "%s %-24s %s done (%s)\n", e.Time.Format("15:04:05"), obj, e.Phase, e.Duration.Round(100*time.Millisecond))
 		case "fail":
-			fmt.Fprintf(a.stdout, "%s %-24s %s FAILED after %s\n", e.Time.Format("15:04:05"), e.Object, e.Phase, e.Duration.Round(100*time.Millisecond))
+			fmt.Fprintf(a.stdout, "%s %-24s %s FAILED after %s\n", e.Time.Format("15:04:05"), obj, e.Phase, e.Duration.Round(100*time.Millisecond))
 		}
 	}
 }

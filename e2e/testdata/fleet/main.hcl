@@ -11,6 +11,10 @@ variable "ssh_public_key" {}
 variable "ssh_private_key_file" {}
 variable "hv2_host_key" {}
 
+variable "memory" {
+  default = "2GiB"
+}
+
 hypervisor "local" {
   uri       = "qemu:///system"
   virt_type = "qemu"
@@ -44,7 +48,7 @@ host "ci" {
   pool        = "fleet"
   network     = "fleet"
   vcpu        = 2
-  memory      = "2GiB"
+  memory      = var.memory
   disk        = "6GiB"
 
   docker {
