@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/fjord-dev/fjord/provision"
 	"github.com/fjord-dev/fjord/sshx"
 )
 
@@ -177,6 +178,19 @@ func TestRemoteFleet(t *testing.T) {
 			}
 		}
 		nothing("after the refused plan")
+
+		// require_nvme is judged on each hypervisor's own disks: hv2's
+		// through its SSH connection (this machine has no NVMe disk).
+		if provision.CheckNVMe("/var/lib/fjord", "/sys") == nil {
+			t.Log("this machine's /var/lib/fjord is on NVMe: the refusal cannot be shown here")
+			return
+		}
+		r = fjord(ctx, append([]string{"plan", "-var", "require_nvme=true"}, cfg...)...)
+		for _, want := range []string{`pool "fleet" on local has require_nvme = true`, `pool "fleet" on hv2 has require_nvme = true`, "which is not NVMe"} {
+			if r.code == 0 || !strings.Contains(r.err, want) {
+				t.Errorf("require_nvme refusal (exit %d) lacks %q:\n%s", r.code, want, r.err)
+			}
+		}
 	})
 
 	var remoteHost string

@@ -45,6 +45,11 @@ type RemoteFiles interface {
 	// RemoteSHA256 hashes a file on the hypervisor, in lower-case hex;
 	// "" and no error when the hypervisor is on this machine.
 	RemoteSHA256(ctx context.Context, path string) (string, error)
+	// RemoteBackingDevices names the whole disks that hold path on the
+	// hypervisor (its nearest existing ancestor; partitions resolved to
+	// their disk, device-mapper devices to what lies beneath), as
+	// BackingDevices does here; nil and no error on this machine.
+	RemoteBackingDevices(ctx context.Context, path string) ([]string, error)
 }
 
 // via is hv's route to its guests, nil for a direct one.

@@ -53,10 +53,40 @@ func TestDownloadVerifiesAndCaches(t *testing.T) {
 // uploaded file hashes to sum.
 type remoteFake struct {
 	*fakeHV
-	sum string
+	sum  string
+	devs []string // the disks under any path there
 }
 
 func (r remoteFake) RemoteSHA256(ctx context.Context, path string) (string, error) { return r.sum, nil }
+
+func (r remoteFake) RemoteBackingDevices(ctx context.Context, path string) ([]string, error) {
+	return r.devs, nil
+}
+
+// require_nvme on a remote hypervisor's pool is judged by the disks the
+// hypervisor reports for the pool's path.
+func TestRequireNVMeOnARemotePool(t *testing.T) {
+	c := fleet(1, "far")
+	c.Hypervisors[0].URI = "qemu+ssh://root@10.0.0.9/system"
+	c.Pools[0].RequireNVMe = true
+	c.Hosts[0].Hypervisor = "far"
+	invs := map[string]*Inventory{"far": {}}
+	check := func(devs []string) error {
+		return CheckPools(context.Background(), c, invs, map[string]Hypervisor{"far": remoteFake{fakeHV: newFakeHV(), devs: devs}})
+	}
+	if err := check([]string{"nvme0n1", "nvme1n1"}); err != nil {
+		t.Errorf("NVMe-backed remote pool refused: %v", err)
+	}
+	err := check([]string{"nvme0n1", "sda"})
+	if err == nil || !strings.Contains(err.Error(), `pool "pool" on far`) || !strings.Contains(err.Error(), "backed by sda, which is not NVMe") {
+		t.Errorf("remote pool on sda: %v", err)
+	}
+	// A remote hypervisor fjord cannot read disks on is refused, not passed.
+	err = CheckPools(context.Background(), c, invs, map[string]Hypervisor{"far": newFakeHV()})
+	if err == nil || !strings.Contains(err.Error(), "cannot be checked on far") {
+		t.Errorf("unreadable remote: %v", err)
+	}
+}
 
 // An image streamed to a remote pool is hashed there; a copy that differs
 // is removed and the import fails naming both checksums.
@@ -66,11 +96,11 @@ func TestImportVerifiesTheUploadOnARemoteHypervisor(t *testing.T) {
 	sum := sha256.Sum256([]byte("an image"))
 	im := model.Image{Name: "deb", Path: src, SHA256: hex.EncodeToString(sum[:]), Format: "qcow2"}
 
-	good := remoteFake{newFakeHV(), im.SHA256}
+	good := remoteFake{fakeHV: newFakeHV(), sum: im.SHA256}
 	if _, err := importImage(context.Background(), good, "proj", "pool", im, ""); err != nil {
 		t.Fatalf("matching upload refused: %v", err)
 	}
-	bad := remoteFake{newFakeHV(), strings.Repeat("0", 64)}
+	bad := remoteFake{fakeHV: newFakeHV(), sum: strings.Repeat("0", 64)}
 	_, err := importImage(context.Background(), bad, "proj", "pool", im, "")
 	if err == nil || !strings.Contains(err.Error(), strings.Repeat("0", 64)) || !strings.Contains(err.Error(), im.SHA256) {
 		t.Fatalf("corrupted upload: %v", err)

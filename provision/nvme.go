@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -72,6 +73,10 @@ func CheckNVMe(path, sysfs string) error {
 	if err != nil {
 		return err
 	}
+	return allNVMe(path, devs)
+}
+
+func allNVMe(path string, devs []string) error {
 	var not []string
 	for _, d := range devs {
 		if !strings.HasPrefix(d, "nvme") {
@@ -85,8 +90,9 @@ func CheckNVMe(path, sysfs string) error {
 }
 
 // CheckPools enforces require_nvme on pools the configuration will create
-// or use, on hypervisors that run on this machine.
-func CheckPools(cfg *model.Config, invs map[string]*Inventory) error {
+// or use: through sysfs here for a hypervisor on this machine, on the
+// hypervisor itself (RemoteFiles) for a remote one.
+func CheckPools(ctx context.Context, cfg *model.Config, invs map[string]*Inventory, hvs map[string]Hypervisor) error {
 	var errs []error
 	for _, p := range cfg.Pools {
 		if !p.RequireNVMe {
@@ -103,7 +109,7 @@ func CheckPools(cfg *model.Config, invs map[string]*Inventory) error {
 			}
 		}
 		for _, name := range on {
-			if err := checkPoolNVMe(cfg, p, name, invs[name]); err != nil {
+			if err := checkPoolNVMe(ctx, cfg, p, name, invs[name], hvs[name]); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -111,13 +117,9 @@ func CheckPools(cfg *model.Config, invs map[string]*Inventory) error {
 	return errors.Join(errs...)
 }
 
-func checkPoolNVMe(cfg *model.Config, p model.Pool, hvName string, inv *Inventory) error {
+func checkPoolNVMe(ctx context.Context, cfg *model.Config, p model.Pool, hvName string, inv *Inventory, conn Hypervisor) error {
 	hv, _ := cfg.Hypervisor(hvName)
-	u, err := url.Parse(hv.URI)
-	if err != nil || u.Host != "" {
-		return fmt.Errorf("pool %q: require_nvme can only be checked on a hypervisor on this machine, and %s (%q) is remote", p.Name, hvName, hv.URI)
-	}
-	if strings.HasPrefix(hv.URI, "test:") {
+	if strings.HasPrefix(hv.URI, "test:") || strings.HasPrefix(hv.URI, "test+") {
 		return nil // libvirt's test driver has no disks to check
 	}
 	path := p.Path
@@ -128,8 +130,29 @@ func checkPoolNVMe(cfg *model.Config, p model.Pool, hvName string, inv *Inventor
 			}
 		}
 	}
+	fail := func(err error) error {
+		return fmt.Errorf("pool %q on %s has require_nvme = true, but %w; use an NVMe-backed path or remove require_nvme", p.Name, hvName, err)
+	}
+	u, err := url.Parse(hv.URI)
+	if err != nil || u.Host != "" {
+		rf, ok := conn.(RemoteFiles)
+		if !ok || conn == nil {
+			return fmt.Errorf("pool %q: require_nvme cannot be checked on %s (%q): fjord reads a remote hypervisor's disks only over its own SSH connection", p.Name, hvName, hv.URI)
+		}
+		devs, err := rf.RemoteBackingDevices(ctx, path)
+		if err != nil {
+			return fail(err)
+		}
+		if devs == nil {
+			return fmt.Errorf("pool %q: require_nvme cannot be checked on %s (%q): fjord reads a remote hypervisor's disks only over its own SSH connection", p.Name, hvName, hv.URI)
+		}
+		if err := allNVMe(path, devs); err != nil {
+			return fail(err)
+		}
+		return nil
+	}
 	if err := CheckNVMe(path, "/sys"); err != nil {
-		return fmt.Errorf("pool %q has require_nvme = true, but %w; use an NVMe-backed path or remove require_nvme", p.Name, err)
+		return fail(err)
 	}
 	return nil
 }

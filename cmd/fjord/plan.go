@@ -105,7 +105,7 @@ func (a *app) makePlan(ctx context.Context, c *configFlags, destroy bool, popts 
 			s.close()
 			return nil, nil, nil, s.placeErr
 		}
-		if err := provision.CheckPools(cfg, s.invs); err != nil {
+		if err := provision.CheckPools(ctx, cfg, s.invs, s.hvs); err != nil {
 			s.close()
 			return nil, nil, nil, err
 		}

@@ -30,6 +30,41 @@ type Conn struct {
 // shellQuote quotes s for a POSIX shell.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
+// backingScript prints the whole disks under the path in $1, one per
+// line, walking sysfs as provision.BackingDevices does.
+const backingScript = `p=$1
+while [ ! -e "$p" ]; do p=$(dirname "$p"); done
+dev=$(stat -c '%Hd:%Ld' "$p")
+d=$(readlink -f "/sys/dev/block/$dev") && [ -d "$d" ] || { echo "$1 is on device $dev, which is not a block device (tmpfs, overlay or a network filesystem)" >&2; exit 3; }
+walk() {
+  local dir=$1 s found=
+  [ -e "$dir/partition" ] && dir=$(dirname "$dir")
+  for s in "$dir"/slaves/*; do
+    [ -e "$s" ] || continue
+    found=1
+    walk "$(readlink -f "$s")"
+  done
+  [ -n "$found" ] || basename "$dir"
+}
+walk "$d"`
+
+// RemoteBackingDevices names the disks under path on a remote hypervisor;
+// nil for a local one.
+func (c *Conn) RemoteBackingDevices(ctx context.Context, path string) ([]string, error) {
+	if c.runRemote == nil {
+		return nil, nil
+	}
+	out, err := c.runRemote(ctx, "bash -c "+shellQuote(backingScript)+" fjord-backing "+shellQuote(path))
+	if err != nil {
+		return nil, err
+	}
+	devs := strings.Fields(out)
+	if len(devs) == 0 {
+		return nil, fmt.Errorf("no block device found under %s", path)
+	}
+	return devs, nil
+}
+
 // RemoteSHA256 hashes a file on a remote hypervisor; "" for a local one.
 func (c *Conn) RemoteSHA256(ctx context.Context, path string) (string, error) {
 	if c.runRemote == nil {

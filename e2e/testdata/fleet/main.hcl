@@ -15,6 +15,10 @@ variable "memory" {
   default = "2GiB"
 }
 
+variable "require_nvme" {
+  default = false
+}
+
 hypervisor "local" {
   uri       = "qemu:///system"
   virt_type = "qemu"
@@ -29,7 +33,8 @@ hypervisor "hv2" {
 
 # No hypervisor attribute: made on each hypervisor a host using it is placed on.
 pool "fleet" {
-  path = "/var/lib/fjord/pools/fleet"
+  path         = "/var/lib/fjord/pools/fleet"
+  require_nvme = var.require_nvme
 }
 
 network "fleet" {
