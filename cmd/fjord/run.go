@@ -73,6 +73,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"validate", "Check the configuration and report every problem", runValidate},
+		{"fmt", "Rewrite the configuration files in canonical form (-check: only report)", runFmt},
 		{"plan", "Show what apply would change", runPlan},
 		{"apply", "Create or update hosts, wait for them and verify them", runApply},
 		{"destroy", "Remove every object the project owns", runDestroy},
