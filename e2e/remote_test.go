@@ -282,6 +282,22 @@ func TestRemoteFleet(t *testing.T) {
 		if r.code != 0 || strings.TrimSpace(r.out) != remoteHost {
 			t.Errorf("fjord ssh %s -- hostname: exit %d, %q %s", remoteHost, r.code, r.out, r.err)
 		}
+		// fjord output: libvirt's record of both hosts, the remote one with its jump.
+		r = fjord(ctx, append([]string{"output", "-json"}, cfg...)...)
+		var outp struct {
+			Hosts []struct {
+				Host, Hypervisor, Address string
+				Jump                      *struct{ Hypervisor, Address string }
+			}
+		}
+		if err := json.Unmarshal([]byte(r.out), &outp); err != nil || len(outp.Hosts) != 2 {
+			t.Errorf("fjord output -json: %v\n%s%s", err, r.out, r.err)
+		}
+		for _, o := range outp.Hosts {
+			if remote := o.Host == remoteHost; remote != (o.Jump != nil) || remote && (o.Hypervisor != "hv2" || o.Jump.Address != "10.77.0.2:22") {
+				t.Errorf("fjord output: %s on %s, jump %+v", o.Host, o.Hypervisor, o.Jump)
+			}
+		}
 		alias := fleetProject + "-" + remoteHost
 		if out, err := exec.Command("ip", "netns", "exec", netns, "ssh", "-o", "BatchMode=yes", alias, "id", "-un").CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "admin" {
 			t.Errorf("ssh %s id -un (OpenSSH, ProxyCommand through hv2): %v %s", alias, err, out)

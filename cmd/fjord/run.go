@@ -81,6 +81,7 @@ func commands() []command {
 		{"verify", "Prove that running hosts are hardened as configured", runVerify},
 		{"ssh", "Log in to a host (or run a command) with its pinned host key", runSSH},
 		{"ssh-config", "Print an OpenSSH config for the hosts, with fjord's known_hosts", runSSHConfig},
+		{"output", "Print the created hosts from libvirt's record (-json, or -ansible for an Ansible inventory)", runOutput},
 		{"hypervisor-key", "Print the SSH host key a hypervisor presents, to pin in its hypervisor block", runHypervisorKey},
 		{"version", "Print the version", runVersion},
 	}

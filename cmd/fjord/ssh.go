@@ -122,13 +122,14 @@ func proxyCommand(knownHosts string, hv model.Hypervisor) string {
 	}
 	identity := "" // the agent's keys
 	if hv.SSHKeyFile != "" {
-		identity = "-i " + hv.SSHKeyFile + " -o IdentitiesOnly=yes "
+		identity = "-i " + shellWord(hv.SSHKeyFile) + " -o IdentitiesOnly=yes "
 	}
 	// A pinned host_key is in fjord's known_hosts under an alias; a
 	// known_hosts file of the user's is used as it is.
-	trust := fmt.Sprintf("-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -o HostKeyAlias=%s", knownHosts, jumpAlias(hv))
+	// OpenSSH runs a ProxyCommand with the shell: paths are quoted.
+	trust := fmt.Sprintf("-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -o HostKeyAlias=%s", shellWord(knownHosts), jumpAlias(hv))
 	if hv.HostKey == "" && hv.KnownHosts != "" {
-		trust = "-o UserKnownHostsFile=" + hv.KnownHosts + " -o StrictHostKeyChecking=yes"
+		trust = "-o UserKnownHostsFile=" + shellWord(hv.KnownHosts) + " -o StrictHostKeyChecking=yes"
 	}
 	return fmt.Sprintf("ssh %s%s -p %s -W %%h:%%p %s@%s", identity, trust, port, user, host)
 }
