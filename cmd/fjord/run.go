@@ -38,6 +38,9 @@ type app struct {
 	environ     func() []string
 	connect     func(ctx context.Context, h model.Hypervisor) (provision.Hypervisor, error)
 	log         *slog.Logger
+	// onFlags, when set, sees every command's flag set (shell completion
+	// lists a command's flags by running it with -h).
+	onFlags func(*flag.FlagSet)
 }
 
 // Run executes the command line args and returns the exit code. Errors are
@@ -83,6 +86,7 @@ func commands() []command {
 		{"ssh-config", "Print an OpenSSH config for the hosts, with fjord's known_hosts", runSSHConfig},
 		{"output", "Print the created hosts from libvirt's record (-json, or -ansible for an Ansible inventory)", runOutput},
 		{"hypervisor-key", "Print the SSH host key a hypervisor presents, to pin in its hypervisor block", runHypervisorKey},
+		{"completion", "Print a shell completion script: fjord completion bash|zsh|fish", runCompletion},
 		{"version", "Print the version", runVersion},
 	}
 }
@@ -110,6 +114,10 @@ func (a *app) run(ctx context.Context, args []string) int {
 		if len(args) == 0 {
 			return exitError
 		}
+		return exitOK
+	}
+	if args[0] == completeCommand {
+		_ = runComplete(ctx, a, args[1:])
 		return exitOK
 	}
 	for _, c := range commands() {
@@ -153,6 +161,9 @@ func (a *app) newFlags(name, args string) *flag.FlagSet {
 	fs.Usage = func() {
 		fmt.Fprintf(a.stderr, "Usage: fjord %s [options] %s\n\nOptions:\n", name, args)
 		fs.PrintDefaults()
+	}
+	if a.onFlags != nil {
+		a.onFlags(fs)
 	}
 	return fs
 }
