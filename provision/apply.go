@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -127,8 +129,9 @@ func (a *applier) step(hv, object, phase string, fn func() error) (time.Duration
 // Apply executes plan: pools and networks, then base images, then hosts in
 // parallel (create, replace, start, each waited for and verified), then
 // deletions in reverse dependency order. A failure of one host does not stop
-// the others; infrastructure failures (pool, network, image) stop the run
-// before any host is touched. The returned error summarises every failure.
+// the others; an infrastructure failure (pool, network, image) on a
+// hypervisor stops the run there before any of its hosts is touched, and
+// the other hypervisors go on. The returned error summarises every failure.
 func Apply(ctx context.Context, plan *Plan, d *Desired, hvs map[string]Hypervisor, opts Options) (*Result, error) {
 	if len(plan.Refused) > 0 {
 		hosts := make([]string, len(plan.Refused))
@@ -156,9 +159,19 @@ func Apply(ctx context.Context, plan *Plan, d *Desired, hvs map[string]Hyperviso
 	cfg := d.Config
 	res := &Result{}
 
+	// A pool, network or image that fails on a hypervisor takes that
+	// hypervisor out of the run: none of its hosts is touched, nothing
+	// more is done there, and the other hypervisors go on.
+	down := map[string]error{}
+	fail := func(hv string, err error) {
+		if down[hv] == nil {
+			down[hv] = err
+		}
+	}
+
 	// 1. Pools and networks.
 	for _, c := range plan.Changes {
-		if c.Action != Create {
+		if c.Action != Create || down[c.Hypervisor] != nil {
 			continue
 		}
 		hv := hvs[c.Hypervisor]
@@ -175,21 +188,21 @@ func Apply(ctx context.Context, plan *Plan, d *Desired, hvs map[string]Hyperviso
 			})
 		}
 		if err != nil {
-			return res, fmt.Errorf("%s %q on %s: %w", c.Kind, c.Name, c.Hypervisor, err)
+			fail(c.Hypervisor, fmt.Errorf("%s %q on %s: %w", c.Kind, c.Name, c.Hypervisor, err))
 		}
 	}
 	// Reservations for hosts new to a network fjord owns.
 	for _, c := range plan.Changes {
-		if c.Kind == KindNetwork && c.Action == NoOp && c.Owned {
+		if c.Kind == KindNetwork && c.Action == NoOp && c.Owned && down[c.Hypervisor] == nil {
 			if err := hvs[c.Hypervisor].EnsureNetwork(ctx, a.networkSpec(c.Name, c.Hypervisor)); err != nil {
-				return res, fmt.Errorf("network %q on %s: %w", c.Name, c.Hypervisor, err)
+				fail(c.Hypervisor, fmt.Errorf("network %q on %s: %w", c.Name, c.Hypervisor, err))
 			}
 		}
 	}
 
 	// 2. Base images: every pool a changed host needs, imported at most once.
 	for _, c := range plan.Changes {
-		if c.Kind != KindImage || (c.Action != Create && !a.hostsNeedImage(plan, c)) {
+		if c.Kind != KindImage || down[c.Hypervisor] != nil || (c.Action != Create && !a.hostsNeedImage(plan, c)) {
 			continue
 		}
 		im, _ := cfg.Image(c.Name)
@@ -202,7 +215,7 @@ func Apply(ctx context.Context, plan *Plan, d *Desired, hvs map[string]Hyperviso
 			return err
 		})
 		if err != nil {
-			return res, fmt.Errorf("image %q into pool %q on %s: %w", c.Name, c.Pool, c.Hypervisor, err)
+			fail(c.Hypervisor, fmt.Errorf("image %q into pool %q on %s: %w", c.Name, c.Pool, c.Hypervisor, err))
 		}
 	}
 
@@ -219,6 +232,11 @@ func Apply(ctx context.Context, plan *Plan, d *Desired, hvs map[string]Hyperviso
 		}
 		sem := sems[c.Hypervisor]
 		dh := a.desiredHost(c.Name)
+		if err := down[c.Hypervisor]; err != nil {
+			res.Hosts = append(res.Hosts, HostResult{Host: c.Name, Hypervisor: c.Hypervisor, User: dh.Spec.SSH.User,
+				Error: fmt.Sprintf("not attempted: %v", err)})
+			continue
+		}
 		wg.Add(1)
 		go func(c Change) {
 			defer wg.Done()
@@ -240,7 +258,7 @@ func Apply(ctx context.Context, plan *Plan, d *Desired, hvs map[string]Hyperviso
 	var errs []error
 	for _, kind := range []string{KindHost, KindVolume, KindNetwork, KindPool} {
 		for _, c := range plan.Changes {
-			if c.Kind != kind || c.Action != Delete {
+			if c.Kind != kind || c.Action != Delete || down[c.Hypervisor] != nil {
 				continue
 			}
 			hv := hvs[c.Hypervisor]
@@ -260,6 +278,9 @@ func Apply(ctx context.Context, plan *Plan, d *Desired, hvs map[string]Hyperviso
 				errs = append(errs, fmt.Errorf("delete %s %q on %s: %w", kind, c.Name, c.Hypervisor, err))
 			}
 		}
+	}
+	for _, hv := range slices.Sorted(maps.Keys(down)) {
+		errs = append(errs, down[hv])
 	}
 	for _, h := range res.Hosts {
 		if h.Error != "" {

@@ -460,3 +460,52 @@ func TestVerifyReachesARemoteGuestThroughItsHypervisor(t *testing.T) {
 		t.Error("the guest of a remote hypervisor was dialled directly")
 	}
 }
+
+// A hypervisor whose pool cannot be made fails its own hosts, untouched,
+// and the other hypervisor's hosts are created and verified.
+func TestApplyIsolatesAFailingHypervisor(t *testing.T) {
+	c := fleet(2, "a", "b")
+	key := keyFile(t)
+	for i := range c.Hosts {
+		c.Hosts[i].SSH.PrivateKeyFile = key
+		c.Hosts[i].Docker = model.HardenedDocker()
+		c.Hosts[i].Docker.Waive = map[string]string{"canary.*": "no probe in unit tests"}
+	}
+	c.Images[0].Path = filepath.Join(t.TempDir(), "img")
+	os.WriteFile(c.Images[0].Path, []byte("image"), 0o644)
+	c.Images[0].SHA256 = "6105d6cc76af400325e94d588ce511be5bfdbb73b437dc51eca43917d7a43e3d" // sha256("image")
+	invs := map[string]*Inventory{"a": {}, "b": {}}
+	pl, err := Place(c, invs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := prepare(t, c)
+	d.Placements = pl
+	a, b := newFakeHV(), newFakeHV()
+	a.failOn = "pool pool"
+	res, err := Apply(context.Background(), MakePlan(d, invs, PlanOptions{}), d, map[string]Hypervisor{"a": a, "b": b}, Options{WithoutAuthzPlugin: true,
+		PollInterval: time.Millisecond,
+		Dial:         func(ctx context.Context, t2 sshx.Target) (Guest, error) { return goodGuest{t}, nil },
+	})
+	if err == nil || !strings.Contains(err.Error(), `pool "pool" on a`) {
+		t.Fatalf("Apply error = %v, want a's pool failure", err)
+	}
+	byHost := map[string]HostResult{}
+	for _, h := range res.Hosts {
+		byHost[h.Host] = h
+	}
+	if h := byHost["ci-0"]; h.Hypervisor != "a" || !strings.Contains(h.Error, "not attempted") {
+		t.Errorf("ci-0 on a: %+v", h)
+	}
+	if h := byHost["ci-1"]; h.Hypervisor != "b" || h.Error != "" {
+		t.Errorf("ci-1 on b: %+v", h)
+	}
+	for _, call := range a.calls {
+		if call != "pool pool" {
+			t.Errorf("hypervisor a was asked for %q after its pool failed", call)
+		}
+	}
+	if len(b.domains) != 1 {
+		t.Errorf("b holds %d domains, want 1", len(b.domains))
+	}
+}
