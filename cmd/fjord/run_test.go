@@ -287,3 +287,35 @@ func TestUnreachableHypervisorLeavesTargetsElsewhere(t *testing.T) {
 		t.Errorf("plan -target edge with far down: exit %d: %s", code, errb)
 	}
 }
+
+// verify goes on past an unreachable hypervisor: the hosts that may be
+// there are reported unverified with why, the others are checked.
+func TestVerifyReportsHostsOfAnUnreachableHypervisor(t *testing.T) {
+	a, out, errb := testApp("")
+	a.connect = func(ctx context.Context, h model.Hypervisor) (provision.Hypervisor, error) {
+		if h.Name == "far" {
+			return libvirtd.Open("qemu+unix:///system?socket=/nonexistent/sock")
+		}
+		return connectHypervisor(ctx, h)
+	}
+	code := a.run(context.Background(), []string{"verify", "-json", "-dir", "testdata/twohv"})
+	if code != exitError {
+		t.Fatalf("exit %d\n%s%s", code, out, errb)
+	}
+	var rep struct {
+		Hosts []provision.HostResult `json:"hosts"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	got := map[string]string{}
+	for _, h := range rep.Hosts {
+		got[h.Host] = h.Error
+	}
+	if !strings.Contains(got["edge"], `not verified, its hypervisor is unreachable: hypervisor "far"`) {
+		t.Errorf("edge: %q", got["edge"])
+	}
+	if !strings.Contains(got["web"], "not created yet") {
+		t.Errorf("web (on the reachable hypervisor) was not checked: %q", got["web"])
+	}
+}

@@ -62,15 +62,27 @@ func runVerify(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := a.open(ctx, cfg)
-	if err != nil {
-		return err
-	}
+	// An audit goes on past an unreachable hypervisor: its hosts are
+	// reported unverified, with why, and the others are checked.
+	s, down := a.openSome(ctx, cfg)
 	defer s.close()
+	if len(down) == len(cfg.Hypervisors) {
+		return downError(cfg, down, "")
+	}
+	// Placement ran on the hypervisors reached: refresh the hosts' view of it.
+	placed := map[string]string{}
+	for _, h := range cfg.Hosts {
+		placed[h.Name] = h.Hypervisor
+	}
 
 	reports := make([]provision.HostResult, len(hosts))
 	var wg sync.WaitGroup
 	for i, h := range hosts {
+		h.Hypervisor = placed[h.Name]
+		if r, ok := unreachableHost(h, s.placements[h.Name], down); ok {
+			reports[i] = r
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -122,4 +134,23 @@ func selectHosts(cfg *model.Config, names []string) ([]model.Host, error) {
 		out = append(out, h)
 	}
 	return out, nil
+}
+
+// unreachableHost is the report of a host that cannot be verified: it
+// was found on no hypervisor reached, and one it may be on is down.
+func unreachableHost(h model.Host, p provision.Placement, down map[string]error) (provision.HostResult, bool) {
+	if p.Existing || len(down) == 0 {
+		return provision.HostResult{}, false
+	}
+	var why []string
+	for _, hv := range h.Candidates() {
+		if err, ok := down[hv]; ok {
+			why = append(why, fmt.Sprintf("hypervisor %q: %v", hv, err))
+		}
+	}
+	if len(why) == 0 {
+		return provision.HostResult{}, false
+	}
+	return provision.HostResult{Host: h.Name, User: h.SSH.User, Checks: []verify.Outcome{},
+		Error: "not verified, its hypervisor is unreachable: " + strings.Join(why, "; ")}, true
 }
