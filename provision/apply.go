@@ -234,7 +234,7 @@ func Apply(ctx context.Context, plan *Plan, d *Desired, hvs map[string]Hyperviso
 		dh := a.desiredHost(c.Name)
 		if err := down[c.Hypervisor]; err != nil {
 			res.Hosts = append(res.Hosts, HostResult{Host: c.Name, Hypervisor: c.Hypervisor, User: dh.Spec.SSH.User,
-				Error: fmt.Sprintf("not attempted: %v", err)})
+				Error: fmt.Sprintf("not attempted: an earlier step on hypervisor %q failed (%s)", c.Hypervisor, firstWords(err))})
 			continue
 		}
 		wg.Add(1)
@@ -556,4 +556,18 @@ func (a *applier) cleanupHost(hv Hypervisor, h DesiredHost) error {
 		)
 	})
 	return err
+}
+
+// firstWords is the start of an error's first line, to refer to it
+// without repeating all of it.
+func firstWords(err error) string {
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	if len(msg) > 60 {
+		cut := strings.LastIndexByte(msg[:60], ' ')
+		if cut < 0 {
+			cut = 60
+		}
+		msg = msg[:cut] + " …"
+	}
+	return msg
 }

@@ -122,11 +122,19 @@ func (a *app) execute(ctx context.Context, f *applyFlags, s *session, plan *prov
 		ShutdownTimeout: f.shutdownTimeout,
 		KeepOnFailure:   f.keepOnFailure,
 		ImageCache:      filepath.Join(cache, "fjord", "images"),
-		OnEvent:         a.eventPrinter(f.json, len(s.cfg.Hypervisors) > 1),
 		HostKeys:        x.hostKeys,
 	}
+	var live *liveStatus
+	if a.stdoutTerminal && !f.json {
+		live = newLiveStatus(a.stdout, time.Now)
+		live.start(time.Second)
+	}
+	opts.OnEvent = a.eventPrinter(f.json, len(s.cfg.Hypervisors) > 1, live)
 	start := time.Now()
 	res, err := provision.Apply(ctx, plan, d, s.hvs, opts)
+	if live != nil {
+		live.close()
+	}
 	info := a.stdout
 	if f.json {
 		info = io.Discard
@@ -160,7 +168,8 @@ func (a *app) execute(ctx context.Context, f *applyFlags, s *session, plan *prov
 
 // eventPrinter renders apply's events; multi names each object's
 // hypervisor too (object@hypervisor).
-func (a *app) eventPrinter(asJSON, multi bool) func(provision.Event) {
+// On a terminal, live (non-nil) keeps a line per object under way below them.
+func (a *app) eventPrinter(asJSON, multi bool, live *liveStatus) func(provision.Event) {
 	enc := json.NewEncoder(a.stdout)
 	crash := crashHook()
 	return func(e provision.Event) {
@@ -175,14 +184,20 @@ func (a *app) eventPrinter(asJSON, multi bool) func(provision.Event) {
 		if multi && e.Hypervisor != "" {
 			obj += "@" + e.Hypervisor
 		}
+		var line string
 		switch e.Status {
 		case "start":
-			fmt.Fprintf(a.stdout, "%s %-24s %s…\n", e.Time.Format("15:04:05"), obj, e.Phase)
+			line = fmt.Sprintf("%s %-24s %s…\n", e.Time.Format("15:04:05"), obj, e.Phase)
 		case "done":
-			fmt.Fprintf(a.stdout, "%s %-24s %s done (%s)\n", e.Time.Format("15:04:05"), obj, e.Phase, e.Duration.Round(100*time.Millisecond))
+			line = fmt.Sprintf("%s %-24s %s done (%s)\n", e.Time.Format("15:04:05"), obj, e.Phase, e.Duration.Round(100*time.Millisecond))
 		case "fail":
-			fmt.Fprintf(a.stdout, "%s %-24s %s FAILED after %s\n", e.Time.Format("15:04:05"), obj, e.Phase, e.Duration.Round(100*time.Millisecond))
+			line = fmt.Sprintf("%s %-24s %s FAILED after %s\n", e.Time.Format("15:04:05"), obj, e.Phase, e.Duration.Round(100*time.Millisecond))
 		}
+		if live != nil {
+			live.event(e, obj, line)
+			return
+		}
+		fmt.Fprint(a.stdout, line)
 	}
 }
 

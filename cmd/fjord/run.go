@@ -34,10 +34,13 @@ type app struct {
 	stdout      io.Writer
 	stderr      io.Writer
 	interactive bool // stdin is a terminal a person can answer on
-	getenv      func(string) string
-	environ     func() []string
-	connect     func(ctx context.Context, h model.Hypervisor) (provision.Hypervisor, error)
-	log         *slog.Logger
+	// stdoutTerminal: stdout is a terminal, where long waits are shown as
+	// live lines.
+	stdoutTerminal bool
+	getenv         func(string) string
+	environ        func() []string
+	connect        func(ctx context.Context, h model.Hypervisor) (provision.Hypervisor, error)
+	log            *slog.Logger
 	// onFlags, when set, sees every command's flag set (shell completion
 	// lists a command's flags by running it with -h).
 	onFlags func(*flag.FlagSet)
@@ -51,9 +54,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		stdout:      stdout,
 		stderr:      stderr,
 		interactive: term.IsTerminal(int(os.Stdin.Fd())),
-		getenv:      os.Getenv,
-		environ:     os.Environ,
-		connect:     connectHypervisor,
+		// Only when stdout is the process's own: a caller's writer is no terminal.
+		stdoutTerminal: stdout == io.Writer(os.Stdout) && term.IsTerminal(int(os.Stdout.Fd())),
+		getenv:         os.Getenv,
+		environ:        os.Environ,
+		connect:        connectHypervisor,
 	}
 	return a.run(ctx, args)
 }
