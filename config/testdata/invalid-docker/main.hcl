@@ -36,3 +36,32 @@ host "web" {
     private_key_file = "id"
   }
 }
+
+host "allow-all" {
+  image   = "bookworm"
+  pool    = "default"
+  network = "lab"
+  docker {
+    seccomp_profile = jsonencode({ defaultAction = "SCMP_ACT_ALLOW", syscalls = [] }) # ERROR: defaultAction SCMP_ACT_ALLOW lets every system call
+  }
+  ssh {
+    user             = "admin"
+    authorized_keys  = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8 k"]
+    private_key_file = "id"
+  }
+}
+
+# Keys match case-insensitively and the last duplicate wins, as in dockerd.
+host "log-all" {
+  image   = "bookworm"
+  pool    = "default"
+  network = "lab"
+  docker {
+    seccomp_profile = "{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"defaultaction\": \"SCMP_ACT_LOG\"}" # ERROR: defaultAction SCMP_ACT_LOG lets every system call
+  }
+  ssh {
+    user             = "admin"
+    authorized_keys  = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8 k"]
+    private_key_file = "id"
+  }
+}
