@@ -70,3 +70,20 @@ func TestLiveStatusKeepsALinePerWaitingHost(t *testing.T) {
 		t.Fatalf("after close:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// The redraw loop and events share the screen safely (run under -race).
+func TestLiveStatusRedrawsConcurrently(t *testing.T) {
+	var buf bytes.Buffer
+	l := newLiveStatus(&buf, time.Now)
+	l.start(time.Millisecond)
+	for i := 0; i < 50; i++ {
+		l.event(provision.Event{Object: "host.a", Phase: "ssh", Status: "start", Time: time.Now()}, "host.a", "start\n")
+		time.Sleep(100 * time.Microsecond)
+		l.event(provision.Event{Object: "host.a", Phase: "ssh", Status: "done", Time: time.Now()}, "host.a", "done\n")
+	}
+	l.close()
+	got := screen(buf.String())
+	if len(got) != 100 || got[99] != "done" {
+		t.Errorf("screen ends with %d lines, last %q", len(got), got[len(got)-1])
+	}
+}
