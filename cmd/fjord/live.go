@@ -21,7 +21,8 @@ type liveStatus struct {
 	now    func() time.Time
 	active map[string]liveLine // object → the phase under way
 	drawn  int                 // footer lines on screen
-	stop   chan struct{}
+	stop   chan struct{}       // closed to end the redraw loop
+	done   chan struct{}       // closed when it has ended
 }
 
 type liveLine struct {
@@ -36,13 +37,15 @@ func newLiveStatus(w io.Writer, now func() time.Time) *liveStatus {
 
 // start redraws the footer every interval until close.
 func (l *liveStatus) start(interval time.Duration) {
-	l.stop = make(chan struct{})
+	stop, done := make(chan struct{}), make(chan struct{})
+	l.stop, l.done = stop, done
 	go func() {
+		defer close(done)
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
 			select {
-			case <-l.stop:
+			case <-stop:
 				return
 			case <-t.C:
 				l.mu.Lock()
@@ -53,10 +56,11 @@ func (l *liveStatus) start(interval time.Duration) {
 	}()
 }
 
-// close erases the footer and stops redrawing.
+// close stops redrawing and erases the footer.
 func (l *liveStatus) close() {
 	if l.stop != nil {
 		close(l.stop)
+		<-l.done
 		l.stop = nil
 	}
 	l.mu.Lock()
