@@ -23,8 +23,9 @@ type Conn struct {
 	// closers end what the connection runs through (the SSH forward).
 	closers []func()
 	// runRemote runs a command on a remote hypervisor through the same
-	// pinned SSH connection and returns its output (nil for a local one).
-	runRemote func(ctx context.Context, cmd string) (string, error)
+	// pinned SSH connection and returns its output (nil for a local one);
+	// what names it in errors.
+	runRemote func(ctx context.Context, what, cmd string) (string, error)
 }
 
 // shellQuote quotes s for a POSIX shell.
@@ -54,7 +55,7 @@ func (c *Conn) RemoteBackingDevices(ctx context.Context, path string) ([]string,
 	if c.runRemote == nil {
 		return nil, nil
 	}
-	out, err := c.runRemote(ctx, "bash -c "+shellQuote(backingScript)+" fjord-backing "+shellQuote(path))
+	out, err := c.runRemote(ctx, "finding the disks under "+path, "bash -c "+shellQuote(backingScript)+" fjord-backing "+shellQuote(path))
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +71,7 @@ func (c *Conn) RemoteSHA256(ctx context.Context, path string) (string, error) {
 	if c.runRemote == nil {
 		return "", nil
 	}
-	out, err := c.runRemote(ctx, "sha256sum -- "+shellQuote(path))
+	out, err := c.runRemote(ctx, "sha256sum "+path, "sha256sum -- "+shellQuote(path))
 	if err != nil {
 		return "", err
 	}

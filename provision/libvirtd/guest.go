@@ -99,7 +99,7 @@ func (c *Conn) ConsoleTail(ctx context.Context, name string, lines int) string {
 		}
 	case c.runRemote != nil:
 		// virtlogd writes the log on the hypervisor, at the same path.
-		s, err := c.runRemote(ctx, fmt.Sprintf("tail -n %d -- %s", lines, shellQuote(ConsoleLogPath(name))))
+		s, err := c.runRemote(ctx, "reading the console log", fmt.Sprintf("tail -n %d -- %s", lines, shellQuote(ConsoleLogPath(name))))
 		if err != nil {
 			return ""
 		}

@@ -77,13 +77,13 @@ func OpenOverSSH(ctx context.Context, h model.Hypervisor) (*Conn, error) {
 		return nil, fmt.Errorf("%w: libvirtd on %s (socket %s) through SSH: %w", provision.ErrUnreachable, addr, remote, err)
 	}
 	c.uri, c.local, c.via = h.URI, false, cl.DialVia
-	c.runRemote = func(ctx context.Context, cmd string) (string, error) {
+	c.runRemote = func(ctx context.Context, what, cmd string) (string, error) {
 		r, err := cl.Run(ctx, cmd)
 		if err != nil {
 			return "", err
 		}
 		if r.ExitCode != 0 {
-			return "", fmt.Errorf("%s on %s: exit %d: %s", cmd, addr, r.ExitCode, strings.TrimSpace(r.Stderr))
+			return "", fmt.Errorf("%s on %s: exit %d: %s", what, addr, r.ExitCode, strings.TrimSpace(r.Stderr))
 		}
 		return r.Stdout, nil
 	}
