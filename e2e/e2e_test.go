@@ -76,9 +76,29 @@ func setup() (int, error) {
 	wd, _ := os.Getwd()
 	h.root = filepath.Dir(wd)
 	var err error
-	if h.work, err = os.MkdirTemp("", "fjord-e2e-"); err != nil {
+	// Per-run files (a client key among them) live in a root-only
+	// directory, never in /tmp; a run killed before its cleanup leaves
+	// nothing readable, and the next run removes what it left.
+	const base = "/var/lib/fjord-e2e"
+	if err := os.MkdirAll(base, 0o700); err != nil {
 		return 1, err
 	}
+	if err := os.Chmod(base, 0o700); err != nil {
+		return 1, err
+	}
+	stale, _ := filepath.Glob(filepath.Join(base, "run-*"))
+	for _, d := range stale {
+		os.RemoveAll(d)
+	}
+	if h.work, err = os.MkdirTemp(base, "run-"); err != nil {
+		return 1, err
+	}
+	// Temporary directories of tests and benchmarks (keys, node files) too.
+	tmp := filepath.Join(h.work, "tmp")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		return 1, err
+	}
+	os.Setenv("TMPDIR", tmp)
 	h.bin = filepath.Join(h.work, "fjord")
 	h.config = filepath.Join(h.root, "e2e", "testdata", "basic")
 	steps := []struct {
