@@ -220,8 +220,9 @@ func keyFile(t *testing.T) string {
 	return p
 }
 
-func TestApplyCreatesHostsInParallelAndIsolatesFailures(t *testing.T) {
-	c := testConfig("a", "b", "c", "db")
+// applyable gives c's hosts a real client key and the hardened profile,
+// and its image a file with a known checksum, so Apply can run it.
+func applyable(t *testing.T, c *model.Config) {
 	key := keyFile(t)
 	for i := range c.Hosts {
 		c.Hosts[i].SSH.PrivateKeyFile = key
@@ -232,6 +233,11 @@ func TestApplyCreatesHostsInParallelAndIsolatesFailures(t *testing.T) {
 	c.Images[0].Path = filepath.Join(t.TempDir(), "img")
 	os.WriteFile(c.Images[0].Path, []byte("image"), 0o644)
 	c.Images[0].SHA256 = "6105d6cc76af400325e94d588ce511be5bfdbb73b437dc51eca43917d7a43e3d" // sha256("image")
+}
+
+func TestApplyCreatesHostsInParallelAndIsolatesFailures(t *testing.T) {
+	c := testConfig("a", "b", "c", "db")
+	applyable(t, c)
 	d := prepare(t, c)
 	hv := newFakeHV()
 	hv.failOn = "define proj-db"
@@ -465,15 +471,7 @@ func TestVerifyReachesARemoteGuestThroughItsHypervisor(t *testing.T) {
 // and the other hypervisor's hosts are created and verified.
 func TestApplyIsolatesAFailingHypervisor(t *testing.T) {
 	c := fleet(2, "a", "b")
-	key := keyFile(t)
-	for i := range c.Hosts {
-		c.Hosts[i].SSH.PrivateKeyFile = key
-		c.Hosts[i].Docker = model.HardenedDocker()
-		c.Hosts[i].Docker.Waive = map[string]string{"canary.*": "no probe in unit tests"}
-	}
-	c.Images[0].Path = filepath.Join(t.TempDir(), "img")
-	os.WriteFile(c.Images[0].Path, []byte("image"), 0o644)
-	c.Images[0].SHA256 = "6105d6cc76af400325e94d588ce511be5bfdbb73b437dc51eca43917d7a43e3d" // sha256("image")
+	applyable(t, c)
 	invs := map[string]*Inventory{"a": {}, "b": {}}
 	pl, err := Place(c, invs)
 	if err != nil {
