@@ -9,17 +9,22 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/fjord-dev/fjord/firewall"
 	"github.com/fjord-dev/fjord/hardening"
 	"github.com/fjord-dev/fjord/model"
 )
 
 // Input is everything a seed is rendered from.
 type Input struct {
-	Project        string
-	Host           string
+	Project string
+	Host    string
+	// NICs are the guest's interfaces, the management one first. Without
+	// them the seed configures one interface, MAC, by DHCP.
+	NICs           []NIC
 	MAC            string
 	AdminUser      string
 	AuthorizedKeys []string
@@ -37,6 +42,20 @@ type Input struct {
 	// AuthzPluginSum is AuthzPlugin's SHA-256, when the caller has it: a
 	// plan over many hosts hashes the program once, not once per host.
 	AuthzPluginSum *[32]byte
+	// Firewall is the host firewall, loaded before Docker first starts.
+	Firewall firewall.Rules
+}
+
+// NIC is one guest interface as cloud-init configures it: renamed to Name,
+// addressed by DHCP (a reservation fjord made) or statically.
+type NIC struct {
+	Name    string
+	MAC     string
+	DHCP    bool
+	Address netip.Prefix // the static address with its network's length
+	Gateway netip.Addr   // default route, zero for none
+	DNS     []netip.Addr
+	MTU     int
 }
 
 // HostKey is an OpenSSH ed25519 key pair in the text forms cloud-init takes.
@@ -110,8 +129,22 @@ type ethernet struct {
 	Match struct {
 		MACAddress string `yaml:"macaddress"`
 	} `yaml:"match"`
-	DHCP4 bool `yaml:"dhcp4"`
-	DHCP6 bool `yaml:"dhcp6"`
+	SetName     string       `yaml:"set-name,omitempty"`
+	DHCP4       bool         `yaml:"dhcp4"`
+	DHCP6       bool         `yaml:"dhcp6"`
+	Addresses   []string     `yaml:"addresses,omitempty"`
+	Routes      []route      `yaml:"routes,omitempty"`
+	Nameservers *nameservers `yaml:"nameservers,omitempty"`
+	MTU         int          `yaml:"mtu,omitempty"`
+}
+
+type route struct {
+	To  string `yaml:"to"`
+	Via string `yaml:"via"`
+}
+
+type nameservers struct {
+	Addresses []string `yaml:"addresses"`
 }
 
 type networkConfig struct {
@@ -145,6 +178,9 @@ const (
 	SSHDropInPath     = "/etc/ssh/sshd_config.d/10-fjord.conf"
 	AuditRulesPath    = "/etc/audit/rules.d/fjord-docker.rules"
 	NetworksPath      = "/etc/fjord/docker-networks"
+	FirewallV4Path    = "/etc/fjord/firewall.v4"
+	FirewallV6Path    = "/etc/fjord/firewall.v6"
+	FirewallUnitPath  = "/etc/systemd/system/fjord-firewall.service"
 	setupScriptPath   = "/usr/local/sbin/fjord-setup"
 	DockerWrapperPath = "/usr/local/bin/docker"
 )
@@ -234,12 +270,7 @@ func build(in Input) (parts, error) {
 	if err != nil {
 		return parts{}, fmt.Errorf("render meta-data: %w", err)
 	}
-	nc := networkConfig{Version: 2, Ethernets: map[string]ethernet{}}
-	var e ethernet
-	e.Match.MACAddress = in.MAC
-	e.DHCP4 = true
-	nc.Ethernets["primary"] = e
-	ncb, err := yaml.Marshal(nc)
+	ncb, err := yaml.Marshal(networkConfigOf(in))
 	if err != nil {
 		return parts{}, fmt.Errorf("render network-config: %w", err)
 	}
@@ -274,6 +305,12 @@ func build(in Input) (parts, error) {
 			{Path: AuthzUnitPath, Owner: "root:root", Permissions: "0644", Content: string(hardening.Must("fjord-authz.service"))},
 		},
 		RunCmd: [][]string{{setupScriptPath}},
+	}
+	if in.Firewall.V4.Input != nil {
+		cc.WriteFiles = append(cc.WriteFiles,
+			writeFile{Path: FirewallV4Path, Owner: "root:root", Permissions: "0600", Content: in.Firewall.V4.Restore()},
+			writeFile{Path: FirewallV6Path, Owner: "root:root", Permissions: "0600", Content: in.Firewall.V6.Restore()},
+			writeFile{Path: FirewallUnitPath, Owner: "root:root", Permissions: "0644", Content: string(hardening.Must("fjord-firewall.service"))})
 	}
 	if in.Docker.SeccompProfile != "" {
 		cc.WriteFiles = append(cc.WriteFiles, writeFile{Path: SeccompProfilePath, Owner: "root:root", Permissions: "0644", Content: in.Docker.SeccompProfile})
@@ -312,6 +349,41 @@ func userData(cc cloudConfig) ([]byte, error) {
 		return nil, fmt.Errorf("render user-data: %w", err)
 	}
 	return b.Bytes(), nil
+}
+
+// networkConfigOf is the network-config document: each interface matched
+// by its MAC and renamed, so its name is the same on every boot and
+// whatever the virtual PCI slot.
+func networkConfigOf(in Input) networkConfig {
+	nc := networkConfig{Version: 2, Ethernets: map[string]ethernet{}}
+	if len(in.NICs) == 0 {
+		var e ethernet
+		e.Match.MACAddress = in.MAC
+		e.DHCP4 = true
+		nc.Ethernets["primary"] = e
+		return nc
+	}
+	for _, n := range in.NICs {
+		var e ethernet
+		e.Match.MACAddress = n.MAC
+		e.SetName = n.Name
+		e.DHCP4 = n.DHCP
+		e.MTU = n.MTU
+		if !n.DHCP && n.Address.IsValid() {
+			e.Addresses = []string{n.Address.String()}
+		}
+		if n.Gateway.IsValid() {
+			e.Routes = []route{{To: "0.0.0.0/0", Via: n.Gateway.String()}}
+		}
+		if len(n.DNS) > 0 {
+			e.Nameservers = &nameservers{}
+			for _, d := range n.DNS {
+				e.Nameservers.Addresses = append(e.Nameservers.Addresses, d.String())
+			}
+		}
+		nc.Ethernets[n.Name] = e
+	}
+	return nc
 }
 
 // networksFile lists the Docker networks to create, one per line:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/kdomanski/iso9660"
 	"gopkg.in/yaml.v3"
 
+	"github.com/fjord-dev/fjord/firewall"
 	"github.com/fjord-dev/fjord/model"
 )
 
@@ -37,7 +39,21 @@ func testInput() Input {
 		AuthorizedKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8 admin@example"},
 		Docker:         testDocker(),
 		HostKey:        HostKey{PrivatePEM: testHostKey, Public: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIED1wX72Juo/BF7tbxuSrSsDzLWcojKgeoYLiBjKTYfW"},
+		NICs: []NIC{
+			{Name: "fj0", MAC: "52:54:00:aa:bb:cc", Address: netip.MustParsePrefix("10.20.0.21/24"), Gateway: netip.MustParseAddr("10.20.0.1"),
+				DNS: []netip.Addr{netip.MustParseAddr("10.20.0.2")}, MTU: 1400},
+			{Name: "fj1", MAC: "52:54:00:dd:ee:ff", DHCP: true},
+		},
+		Firewall: testFirewall(),
 	}
+}
+
+// testFirewall is the firewall of a host on a LAN publishing 443 to it.
+func testFirewall() firewall.Rules {
+	cfg := &model.Config{Networks: []model.Network{{Name: "lan", Mode: model.NetBridge, CIDR: netip.MustParsePrefix("10.20.0.0/24")}}}
+	h := model.Host{Networks: []string{"lan"}, IP: netip.MustParseAddr("10.20.0.21"), Docker: testDocker()}
+	h.Docker.Publish = []model.Port{{Number: 443, Proto: "tcp"}}
+	return firewall.For(cfg, h)
 }
 
 func testDocker() model.Docker {

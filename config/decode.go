@@ -323,21 +323,56 @@ func (l *loader) decodePool(b *hcl.Block, ctx *hcl.EvalContext, defHV string) (m
 }
 
 func (l *loader) decodeNetwork(b *hcl.Block, ctx *hcl.EvalContext, defHV string) (model.Network, Diagnostics) {
-	a := l.open(b, "network", ctx, &hcl.BodySchema{Attributes: attrSchema("hypervisor", "cidr")})
+	a := l.open(b, "network", ctx, &hcl.BodySchema{Attributes: attrSchema("hypervisor", "cidr", "mode", "bridge", "gateway", "dns", "mtu", "allocate")})
 	a.required("cidr")
 	a.checkLabel()
-	n := model.Network{Name: a.name, Hypervisor: a.str("hypervisor", defHV)}
-	if s := a.str("cidr", ""); s != "" {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			a.errorAt("cidr", "Invalid cidr", fmt.Sprintf("%q is not a prefix such as 192.168.150.0/24", s))
-		} else if p.Masked() != p {
-			a.errorAt("cidr", "Invalid cidr", fmt.Sprintf("%q has host bits set; did you mean %s?", s, p.Masked()))
-		} else {
-			n.CIDR = p
+	n := model.Network{Name: a.name, Hypervisor: a.str("hypervisor", defHV), Bridge: a.str("bridge", "")}
+	// A bridge attribute alone says what kind of network this is.
+	defMode := model.NetIsolated
+	if n.Bridge != "" {
+		defMode = model.NetBridge
+	}
+	n.Mode = a.str("mode", defMode)
+	n.CIDR = a.netPrefix("cidr", "192.168.150.0/24")
+	n.Allocate = a.netPrefix("allocate", "10.20.0.128/25")
+	if s := a.str("gateway", ""); s != "" {
+		n.Gateway = a.addr("gateway", s)
+	}
+	for _, s := range a.strings("dns") {
+		if ad := a.addr("dns", s); ad.IsValid() {
+			n.DNS = append(n.DNS, ad)
 		}
 	}
+	n.MTU = a.integer("mtu", 0)
 	return n, a.diags
+}
+
+// netPrefix reads attribute n as an IPv4 or IPv6 prefix without host bits.
+func (a *attrs) netPrefix(n, example string) netip.Prefix {
+	s := a.str(n, "")
+	if s == "" {
+		return netip.Prefix{}
+	}
+	p, err := netip.ParsePrefix(s)
+	switch {
+	case err != nil:
+		a.errorAt(n, "Invalid "+n, fmt.Sprintf("%q is not a prefix such as %s", s, example))
+	case p.Masked() != p:
+		a.errorAt(n, "Invalid "+n, fmt.Sprintf("%q has host bits set; did you mean %s?", s, p.Masked()))
+	default:
+		return p
+	}
+	return netip.Prefix{}
+}
+
+// addr parses s, a value of attribute n, as an IP address.
+func (a *attrs) addr(n, s string) netip.Addr {
+	ad, err := netip.ParseAddr(s)
+	if err != nil {
+		a.errorAt(n, "Invalid "+n, fmt.Sprintf("%q is not an IP address", s))
+		return netip.Addr{}
+	}
+	return ad
 }
 
 func (l *loader) decodeImage(b *hcl.Block, ctx *hcl.EvalContext) (model.Image, Diagnostics) {
@@ -358,13 +393,13 @@ func (l *loader) decodeImage(b *hcl.Block, ctx *hcl.EvalContext) (model.Image, D
 }
 
 var hostSchema = &hcl.BodySchema{
-	Attributes: attrSchema("count", "hypervisor", "hypervisors", "image", "pool", "network", "vcpu", "memory", "disk", "protect", "autostart"),
+	Attributes: attrSchema("count", "hypervisor", "hypervisors", "image", "pool", "network", "networks", "address", "vcpu", "memory", "disk", "protect", "autostart"),
 	Blocks:     []hcl.BlockHeaderSchema{{Type: "ssh"}, {Type: "docker"}},
 }
 
 var dockerSchema = &hcl.BodySchema{
 	Attributes: attrSchema("icc", "userns_remap", "live_restore", "userland_proxy", "no_new_privileges",
-		"log_driver", "seccomp_profile", "swarm", "data_disk", "waive"),
+		"log_driver", "seccomp_profile", "swarm", "data_disk", "waive", "publish", "admin_sources"),
 	Blocks: []hcl.BlockHeaderSchema{{Type: "network", LabelNames: []string{"name"}}, {Type: "authz"}},
 }
 
@@ -431,6 +466,33 @@ func (l *loader) decodeDocker(b *hcl.Block, kind, name string, ctx *hcl.EvalCont
 	} else {
 		d.DataDisk = a.size("data_disk", d.DataDisk)
 	}
+	if _, ok := a.body.Attributes["publish"]; ok {
+		d.Publish = []model.Port{}
+		for _, s := range a.strings("publish") {
+			p, err := model.ParsePort(s)
+			if err != nil {
+				a.errorAt("docker.publish", "Invalid port in publish", err.Error())
+				continue
+			}
+			d.Publish = append(d.Publish, p)
+		}
+	}
+	if _, ok := a.body.Attributes["admin_sources"]; ok {
+		d.AdminSources = []netip.Prefix{}
+		for _, s := range a.strings("admin_sources") {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				if ad, aerr := netip.ParseAddr(s); aerr == nil {
+					p, err = netip.PrefixFrom(ad, ad.BitLen()), nil
+				}
+			}
+			if err != nil {
+				a.errorAt("docker.admin_sources", "Invalid admin source", fmt.Sprintf("%q is not an address or a prefix such as 10.20.0.0/24", s))
+				continue
+			}
+			d.AdminSources = append(d.AdminSources, p.Masked())
+		}
+	}
 	if v, ok := a.value("waive", cty.Map(cty.String)); ok {
 		w := map[string]string{}
 		for k, r := range d.Waive {
@@ -477,7 +539,15 @@ var sshSchema = &hcl.BodySchema{Attributes: attrSchema("user", "authorized_keys"
 func (l *loader) decodeHost(b *hcl.Block, ctx *hcl.EvalContext, defHV string) ([]model.Host, Diagnostics) {
 	// count is evaluated without count.index.
 	a := l.open(b, "host", ctx, hostSchema)
-	a.required("image", "pool", "network")
+	a.required("image", "pool")
+	_, one := a.body.Attributes["network"]
+	_, many := a.body.Attributes["networks"]
+	switch {
+	case one && many:
+		a.errorAt("networks", "Conflicting network attributes", "set network (one) or networks (the first is the management network), not both")
+	case !one && !many:
+		a.required("networks")
+	}
 	a.checkLabel()
 	count, counted := 1, false
 	if _, ok := a.body.Attributes["count"]; ok {
@@ -521,7 +591,8 @@ func (l *loader) decodeHost(b *hcl.Block, ctx *hcl.EvalContext, defHV string) ([
 			Hypervisors: ha.hypervisors(defHV),
 			Image:       ha.str("image", ""),
 			Pool:        ha.str("pool", ""),
-			Network:     ha.str("network", ""),
+			Networks:    ha.networks(),
+			Addresses:   ha.addresses(),
 			VCPU:        ha.integer("vcpu", 1),
 			Memory:      ha.size("memory", 1*model.GiB),
 			Disk:        ha.size("disk", 10*model.GiB),
@@ -560,6 +631,35 @@ func (l *loader) decodeHost(b *hcl.Block, ctx *hcl.EvalContext, defHV string) ([
 		}
 	}
 	return hosts, diags
+}
+
+// networks reads network (one) or networks (several, management first).
+func (a *attrs) networks() []string {
+	if _, ok := a.body.Attributes["networks"]; ok {
+		return a.strings("networks")
+	}
+	if n := a.str("network", ""); n != "" {
+		return []string{n}
+	}
+	return nil
+}
+
+// addresses reads address: a map from network name to the host's address on it.
+func (a *attrs) addresses() map[string]netip.Addr {
+	v, ok := a.value("address", cty.Map(cty.String))
+	if !ok {
+		return nil
+	}
+	out := map[string]netip.Addr{}
+	for k, e := range v.AsValueMap() {
+		ad, err := netip.ParseAddr(e.AsString())
+		if err != nil || !ad.Is4() {
+			a.errorAtItem("address", k, "Invalid address", fmt.Sprintf("%q for network %q is not an IPv4 address", e.AsString(), k))
+			continue
+		}
+		out[k] = ad
+	}
+	return out
 }
 
 func trimAll(ss []string) []string {

@@ -104,6 +104,13 @@ func Load(dir string, opts Options) (*Result, Diagnostics) {
 	if diags.HasErrors() {
 		return res, diags
 	}
+	cfg.Where = func(kind, name, field string) string {
+		r := l.rangeOf(kind, name, field)
+		if r.Filename == "" {
+			return ""
+		}
+		return fmt.Sprintf("%s:%d", r.Filename, r.Start.Line)
+	}
 	res.Config = cfg
 	return res, diags
 }

@@ -2,6 +2,8 @@ package config
 
 import (
 	"bytes"
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -125,7 +127,7 @@ func TestValidMinimal(t *testing.T) {
 	if h.SSH.PrivateKeyFile != abs {
 		t.Errorf("private key path %q is not resolved against the config dir (%q)", h.SSH.PrivateKeyFile, abs)
 	}
-	if !h.IP.IsValid() || !c.Networks[0].CIDR.Contains(h.IP) || h.IP == c.Networks[0].Gateway() {
+	if !h.IP.IsValid() || !c.Networks[0].CIDR.Contains(h.IP) || h.IP == c.Networks[0].HypervisorAddress() {
 		t.Errorf("host IP %v not a usable address of %v", h.IP, c.Networks[0].CIDR)
 	}
 }
@@ -311,5 +313,46 @@ func TestUnclosedHeredocPointsAtItsOpener(t *testing.T) {
 	res, diags := Load(dir, Options{})
 	if len(diags) != 1 || diags[0].Subject == nil || diags[0].Subject.Start.Line != 2 || !strings.Contains(diags[0].Detail, "<<EOT") {
 		t.Fatalf("diagnostics:\n%s", render(res, diags))
+	}
+}
+
+// Several NICs: declared addresses where given, the rest allocated from the
+// bridge's allocate range or the managed network; each NIC its own MAC and
+// interface name; the management NIC first.
+func TestValidNetworks(t *testing.T) {
+	res, diags := Load("testdata/valid-networks", Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	c := res.Config
+	macs := map[string]string{}
+	alloc := netip.MustParsePrefix("10.20.0.128/28")
+	for _, h := range c.Hosts {
+		if len(h.NICs) != 2 || h.NICs[0].Name != "fj0" || h.NICs[1].Name != "fj1" || h.MAC != h.NICs[0].MAC || h.IP != h.NICs[0].IP {
+			t.Fatalf("%s: NICs %+v", h.Name, h.NICs)
+		}
+		for _, n := range h.NICs {
+			if other, dup := macs[n.MAC]; dup {
+				t.Errorf("%s and %s share MAC %s", other, h.Name, n.MAC)
+			}
+			macs[n.MAC] = h.Name
+		}
+		switch h.Base {
+		case "web":
+			if want := fmt.Sprintf("10.20.0.%d", 21+h.Index); h.IP.String() != want {
+				t.Errorf("%s on lan = %s, want %s", h.Name, h.IP, want)
+			}
+			if len(h.Docker.Publish) != 2 || h.Docker.Publish[1].String() != "443/tcp" {
+				t.Errorf("publish = %v", h.Docker.Publish)
+			}
+		case "worker":
+			if !alloc.Contains(h.IP) {
+				t.Errorf("%s was allocated %s, outside the bridge's allocate range %s", h.Name, h.IP, alloc)
+			}
+		}
+	}
+	out, _ := c.Network("out")
+	if out.Router().String() != "192.168.60.1" {
+		t.Errorf("a nat network's router = %v", out.Router())
 	}
 }

@@ -432,7 +432,7 @@ func writeScaleNodes(dir string) error {
 				continue
 			}
 			nx := libvirtxml.Network{Name: n.Name, Bridge: &libvirtxml.NetworkBridge{Name: provision.NetworkBridge(cfg.Project, n.Name)},
-				IPs: []libvirtxml.NetworkIP{{Address: n.Gateway().String(), Prefix: uint(n.CIDR.Bits())}}}
+				IPs: []libvirtxml.NetworkIP{{Address: n.HypervisorAddress().String(), Prefix: uint(n.CIDR.Bits())}}}
 			x, err := nx.Marshal()
 			if err != nil {
 				return err
@@ -479,7 +479,7 @@ func writeScaleNodes(dir string) error {
 				DiskPath: "/fleet/" + provision.OverlayVolume(cfg.Project, dh.Spec.Name),
 				DataPath: "/fleet/" + provision.DataVolume(cfg.Project, dh.Spec.Name),
 				SeedPath: "/fleet/" + provision.SeedVolume(cfg.Project, dh.Spec.Name), // detached by now on a real host; a disk path is all the test driver reads
-				Network:  dh.Spec.Network, MAC: dh.Spec.MAC, Meta: meta,
+				NICs:     []provision.DomainNIC{{Network: dh.Spec.ManagementNetwork(), MAC: dh.Spec.MAC}}, Meta: meta,
 			})
 			if err != nil {
 				return err

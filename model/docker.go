@@ -1,6 +1,7 @@
 package model
 
 import (
+	"net/netip"
 	"sort"
 	"strings"
 
@@ -21,6 +22,13 @@ type Docker struct {
 	Swarm           bool   // CIS 5.1: swarm mode is allowed
 	DataDisk        Size   // CIS 1.1.1: size of /var/lib/docker's own disk, 0 for none
 	Networks        []DockerNetwork
+	// Publish are the container ports reachable from outside the host; the
+	// host firewall drops every other inbound connection, Docker's
+	// published ports included.
+	Publish []Port
+	// AdminSources are the prefixes the host's SSH accepts connections
+	// from; nil for the management network.
+	AdminSources []netip.Prefix
 	// Authz is the policy of the fjord-authz plugin (CIS 2.12).
 	Authz Authz
 	// Waive maps a verification check ID to the reason it is waived.
@@ -128,6 +136,7 @@ func (d Docker) validate(add func(field, format string, args ...any)) {
 	if d.DataDisk != 0 && d.DataDisk < MinDisk {
 		add("docker.data_disk", "data_disk must be 0 (none) or at least %s, got %s", MinDisk, d.DataDisk)
 	}
+	d.validatePorts(add)
 	seen := map[string]bool{}
 	for _, n := range d.Networks {
 		if seen[n.Name] {

@@ -5,12 +5,9 @@
 package model
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"net/url"
-	"sort"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -33,6 +30,18 @@ type Config struct {
 	Networks    []Network
 	Images      []Image
 	Hosts       []Host
+	// Where says where kind.name's field was written ("main.hcl:12"), for
+	// problems found after loading (on a hypervisor, say); nil or "" when
+	// unknown.
+	Where func(kind, name, field string) string `json:"-"`
+}
+
+// Location is c.Where(kind, name, field), "" when c does not know.
+func (c *Config) Location(kind, name, field string) string {
+	if c.Where == nil {
+		return ""
+	}
+	return c.Where(kind, name, field)
 }
 
 // Hypervisor is one libvirt connection.
@@ -73,19 +82,30 @@ type Pool struct {
 	RequireNVMe bool
 }
 
-// Network is an isolated libvirt network: no forwarding, no NAT, DHCP only.
+// Network is a network hosts are attached to: by default an isolated
+// libvirt network (no forwarding, no NAT, addresses by DHCP reservation);
+// see the Net* modes for the others.
 type Network struct {
 	Name string
 	// Hypervisor is the one hypervisor the network is on; "" when it is
-	// made on every hypervisor a host using it is placed on (each its own
-	// isolated network with the same range: addresses stay unique across
-	// them).
+	// made (or, for a bridge, looked for) on every hypervisor a host using
+	// it is placed on (each its own network with the same range: addresses
+	// stay unique across them).
 	Hypervisor string
+	Mode       string // NetIsolated, NetBridge, NetRoute or NetNAT
 	CIDR       netip.Prefix
+	// Bridge is the existing host bridge a NetBridge network attaches to.
+	Bridge string
+	// Gateway is a bridge network's default route ("" for none).
+	Gateway netip.Addr
+	// DNS are the resolvers hosts on the network are given.
+	DNS []netip.Addr
+	// MTU of the hosts' interfaces on the network, 0 for the default.
+	MTU int
+	// Allocate is the part of a bridge network's range fjord hands out
+	// addresses from to hosts that declare none; invalid for none.
+	Allocate netip.Prefix
 }
-
-// Gateway is the address libvirt's bridge takes on the network: the first usable one.
-func (n Network) Gateway() netip.Addr { return n.CIDR.Masked().Addr().Next() }
 
 // Image is a base cloud image, imported once into each pool that uses it.
 type Image struct {
@@ -116,18 +136,24 @@ type Host struct {
 	Hypervisor  string
 	Image       string
 	Pool        string
-	Network     string
-	VCPU        int
-	Memory      Size
-	Disk        Size
-	SSH         SSH
-	Docker      Docker
-	Protect     bool // refuse destroy and replace
-	Autostart   bool // libvirt starts the guest when the hypervisor boots
+	// Networks the host is attached to, one interface each; the first is
+	// the management network.
+	Networks []string
+	// Addresses are the declared addresses, by network name; a network
+	// without one gets an address allocated by Resolve.
+	Addresses map[string]netip.Addr
+	VCPU      int
+	Memory    Size
+	Disk      Size
+	SSH       SSH
+	Docker    Docker
+	Protect   bool // refuse destroy and replace
+	Autostart bool // libvirt starts the guest when the hypervisor boots
 
-	// Filled by Resolve.
-	MAC string
-	IP  netip.Addr
+	// Filled by Resolve: one NIC per network; MAC and IP are the first's.
+	NICs []NIC
+	MAC  string
+	IP   netip.Addr
 }
 
 // Candidates are the hypervisors the host may be on: Hypervisors, or
@@ -212,11 +238,7 @@ func (c *Config) Validate() []Problem {
 	for _, n := range c.Networks {
 		nets[n.Name] = n
 		checkHV("network", n.Name, n.Hypervisor)
-		if !n.CIDR.Addr().Is4() {
-			add("network", n.Name, "cidr", "must be an IPv4 prefix such as 192.168.150.0/24")
-		} else if n.CIDR.Bits() > 29 {
-			add("network", n.Name, "cidr", "/%d leaves no room for hosts; use /29 or larger", n.CIDR.Bits())
-		}
+		validateNetwork(n, func(field, format string, args ...any) { add("network", n.Name, field, format, args...) })
 	}
 	// Two networks of one hypervisor that overlap would route one address
 	// to two bridges.
@@ -254,12 +276,15 @@ func (c *Config) Validate() []Problem {
 	seenBase := map[string]bool{}
 	perNet := map[string]int{}
 	for _, h := range c.Hosts {
+		for _, n := range h.Networks {
+			if !h.Addresses[n].IsValid() {
+				perNet[n]++
+			}
+		}
 		if seenBase[h.Base] {
-			perNet[h.Network]++
 			continue // one report per host block is enough
 		}
 		seenBase[h.Base] = true
-		perNet[h.Network]++
 		h.Hypervisors = h.Candidates()
 		field := "hypervisor"
 		if len(h.Hypervisors) > 1 {
@@ -296,10 +321,19 @@ func (c *Config) Validate() []Problem {
 		} else {
 			onlyOn("pool", "pool", h.Pool, p.Hypervisor)
 		}
-		if n, ok := nets[h.Network]; !ok {
-			add("host", h.Base, "network", "no network block named %q", h.Network)
-		} else {
-			onlyOn("network", "network", h.Network, n.Hypervisor)
+		field = "network"
+		if len(h.Networks) > 1 {
+			field = "networks"
+		}
+		if len(h.Networks) == 0 {
+			add("host", h.Base, "networks", "networks must list at least one network block")
+		}
+		for _, name := range h.Networks {
+			if n, ok := nets[name]; !ok {
+				add("host", h.Base, field, "no network block named %q", name)
+			} else {
+				onlyOn(field, "network", name, n.Hypervisor)
+			}
 		}
 		if h.VCPU < 1 || h.VCPU > MaxVCPU {
 			add("host", h.Base, "vcpu", "must be between 1 and %d, got %d", MaxVCPU, h.VCPU)
@@ -329,13 +363,22 @@ func (c *Config) Validate() []Problem {
 		}
 		h.Docker.validate(func(field, format string, args ...any) { add("host", h.Base, field, format, args...) })
 	}
+	c.validateNICs(add)
 	for name, count := range perNet {
 		n, ok := nets[name]
 		if !ok || !n.CIDR.Addr().Is4() || n.CIDR.Bits() > 29 {
 			continue
 		}
-		if free := usable(n.CIDR); count > free {
-			add("network", name, "cidr", "%s has room for %d hosts, but %d hosts use it", n.CIDR, free, count)
+		p, can := n.allocatable()
+		if !can {
+			continue // each host without an address is reported
+		}
+		free := usable(p)
+		if !n.Managed() {
+			free = 1 << (32 - p.Bits())
+		}
+		if count > free {
+			add("network", name, "cidr", "%s has room for %d hosts, but %d hosts use it without a declared address", p, free, count)
 		}
 	}
 	return ps
@@ -404,45 +447,12 @@ func isSHA256(s string) bool {
 	return true
 }
 
-// Resolve assigns each host its MAC and IP address. Both are derived from the
-// project and host name, so they stay the same across runs and do not move
-// when other hosts are added or removed (unless two names collide, when the
-// later name in sorted order takes the next free address).
-func (c *Config) Resolve() {
-	nets := map[string]Network{}
-	for _, n := range c.Networks {
-		nets[n.Name] = n
-	}
-	idx := make([]int, len(c.Hosts))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.Slice(idx, func(a, b int) bool { return c.Hosts[idx[a]].Name < c.Hosts[idx[b]].Name })
-	taken := map[netip.Addr]bool{}
-	for _, i := range idx {
-		h := &c.Hosts[i]
-		sum := sha256.Sum256([]byte(c.Project + "\x00" + h.Name))
-		h.MAC = fmt.Sprintf("52:54:00:%02x:%02x:%02x", sum[0], sum[1], sum[2])
-		n, ok := nets[h.Network]
-		if !ok || !n.CIDR.Addr().Is4() || n.CIDR.Bits() > 29 {
-			continue
-		}
-		room := uint32(usable(n.CIDR))
-		base := n.CIDR.Masked().Addr().As4()
-		first := binary.BigEndian.Uint32(base[:]) + 2 // after network and gateway
-		off := binary.BigEndian.Uint32(sum[4:8]) % room
-		for tries := uint32(0); tries < room; tries++ {
-			var b [4]byte
-			binary.BigEndian.PutUint32(b[:], first+(off+tries)%room)
-			a := netip.AddrFrom4(b)
-			if !taken[a] {
-				taken[a] = true
-				h.IP = a
-				break
-			}
-		}
-	}
-}
+// Resolve assigns each host its NICs: MAC and IP address per network. Both
+// are derived from the project and host name, so they stay the same across
+// runs and do not move when other hosts are added or removed (unless two
+// names collide, when the later name in sorted order takes the next free
+// address).
+func (c *Config) Resolve() { c.resolveNICs() }
 
 // Lookup helpers.
 

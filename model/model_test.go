@@ -35,7 +35,7 @@ func TestCheckURI(t *testing.T) {
 func TestValidateCollisions(t *testing.T) {
 	key := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8 k"
 	host := func(name, base, pool string) Host {
-		return Host{Name: name, Base: base, Hypervisor: "a", Image: "img", Pool: pool, Network: "lab", VCPU: 1, Memory: GiB, Disk: 4 * GiB,
+		return Host{Name: name, Base: base, Hypervisor: "a", Image: "img", Pool: pool, Networks: []string{"lab"}, VCPU: 1, Memory: GiB, Disk: 4 * GiB,
 			SSH: SSH{User: "admin", AuthorizedKeys: []string{key}, PrivateKeyFile: "/k"}, Docker: HardenedDocker()}
 	}
 	c := &Config{Project: "p",

@@ -58,7 +58,11 @@ type Options struct {
 	// host name: a rebuild keeps the host's identity.
 	HostKeys map[string]sshx.KeyPair
 	Dial     Dialer // default DialSSH
-	OnEvent  func(Event)
+	// Probe opens the connections that test each host's exposure from
+	// outside; default: from here, through the hypervisor for a remote one
+	// (the way SSH goes).
+	Probe   verify.DialFunc
+	OnEvent func(Event)
 }
 
 // HostResult is what Apply learned about one host it created or started.
@@ -315,25 +319,51 @@ func (a *applier) desiredHost(name string) DesiredHost {
 	return DesiredHost{}
 }
 
-// networkSpec builds an isolated network with a reservation for each host.
+// networkSpec builds a libvirt network with a reservation for each host's
+// interface on it.
 func (a *applier) networkSpec(name, hv string) NetworkSpec {
 	n, _ := a.d.Config.Network(name)
-	gw := n.Gateway()
+	gw := n.HypervisorAddress()
 	last := lastUsable(n.CIDR.Masked().Addr(), n.CIDR.Bits())
 	ns := NetworkSpec{
 		Name:       n.Name,
+		MTU:        n.MTU,
 		Bridge:     NetworkBridge(a.d.Config.Project, n.Name),
 		Gateway:    gw.String(),
 		Prefix:     n.CIDR.Bits(),
 		RangeStart: gw.Next().String(),
 		RangeEnd:   last,
 	}
+	if n.Mode == model.NetRoute || n.Mode == model.NetNAT {
+		ns.Forward = n.Mode
+	}
 	for _, h := range a.d.Hosts {
-		if h.Spec.Network == name && h.Spec.Hypervisor == hv {
-			ns.Hosts = append(ns.Hosts, DHCPHost{MAC: h.Spec.MAC, IP: h.Spec.IP.String(), Name: h.Spec.Name})
+		if h.Spec.Hypervisor != hv {
+			continue
+		}
+		for _, nic := range h.Spec.NICs {
+			if nic.Network == name {
+				ns.Hosts = append(ns.Hosts, DHCPHost{MAC: nic.MAC, IP: nic.IP.String(), Name: h.Spec.Name})
+			}
 		}
 	}
 	return ns
+}
+
+// domainNICs are a host's interfaces as libvirt attaches them.
+func domainNICs(cfg *model.Config, h model.Host) []DomainNIC {
+	out := make([]DomainNIC, 0, len(h.NICs))
+	for _, nic := range h.NICs {
+		n, _ := cfg.Network(nic.Network)
+		d := DomainNIC{MAC: nic.MAC, MTU: n.MTU}
+		if n.Managed() {
+			d.Network = n.Name
+		} else {
+			d.Bridge = n.Bridge
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 func lastUsable(base interface{ As4() [4]byte }, bits int) string {
@@ -500,7 +530,7 @@ func (a *applier) create(ctx context.Context, hv Hypervisor, hvName string, h De
 				return err
 			}
 		}
-		in := SeedInput(cfg.Project, h.Spec)
+		in := SeedInput(cfg, h.Spec)
 		if len(in.AuthzPlugin) == 0 && !a.opts.WithoutAuthzPlugin {
 			return plugin.ErrNoPlugin
 		}
@@ -535,7 +565,7 @@ func (a *applier) create(ctx context.Context, hv Hypervisor, hvName string, h De
 		return hv.DefineAndStart(ctx, DomainSpec{
 			Name: DomainName(cfg.Project, h.Spec.Name), VirtType: hvSpec.VirtType,
 			VCPU: h.Spec.VCPU, MemoryKiB: uint64(h.Spec.Memory / model.KiB),
-			DiskPath: overlay, DataPath: data, SeedPath: seedPath, Network: h.Spec.Network, MAC: h.Spec.MAC, Meta: meta,
+			DiskPath: overlay, DataPath: data, SeedPath: seedPath, NICs: domainNICs(a.d.Config, h.Spec), Meta: meta,
 		})
 	})
 	return hostKey, err

@@ -12,9 +12,11 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/fjord-dev/fjord/firewall"
 	"github.com/fjord-dev/fjord/model"
 	"github.com/fjord-dev/fjord/sshx"
 )
@@ -162,7 +164,12 @@ func (f *fakeHV) DomainStatus(ctx context.Context, name string) (DomainStatus, e
 	if !ok {
 		return DomainStatus{}, ErrNotFound
 	}
-	return DomainStatus{State: f.state[name], Addresses: []string{"127.0.0.1"}, Reason: d.Name}, nil
+	st := DomainStatus{State: f.state[name], Addresses: []string{"127.0.0.1"}, Reason: d.Name}
+	st.Leases = []Lease{{MAC: d.Meta.MAC, Addr: "127.0.0.1"}}
+	if len(d.NICs) > 0 {
+		st.Leases[0].MAC = d.NICs[0].MAC
+	}
+	return st, nil
 }
 
 func (f *fakeHV) ConsoleTail(ctx context.Context, name string, lines int) string { return "" }
@@ -191,7 +198,11 @@ var _ Hypervisor = (*fakeHV)(nil)
 
 // goodGuest answers the verifier with the outputs a hardened host gave
 // (recorded in ../verify/testdata/good) and the canary's.
-type goodGuest struct{ t *testing.T }
+// goodGuest answers as a hardened host of cfg (testConfig's when nil).
+type goodGuest struct {
+	t   *testing.T
+	cfg *model.Config
+}
 
 func (g goodGuest) Run(ctx context.Context, cmd string) (sshx.Result, error) {
 	if !strings.Contains(cmd, "@@fjord-source") {
@@ -202,9 +213,25 @@ func (g goodGuest) Run(ctx context.Context, cmd string) (sshx.Result, error) {
 	for _, f := range files {
 		out, _ := os.ReadFile(f)
 		id := filepath.Base(f)
+		if id == "firewall" {
+			out = []byte(savedFirewall(g.cfg))
+		}
 		fmt.Fprintf(&b, "\n@@fjord-source %s\n%s\n@@fjord-source-rc %s 0\n", id, out, id)
 	}
 	return sshx.Result{Stdout: b.String()}, nil
+}
+
+// savedFirewall is what iptables-save prints on a host of testConfig once
+// Docker has started: fjord's rules, Docker's jump and RETURN.
+func savedFirewall(c *model.Config) string {
+	if c == nil {
+		c = testConfig("x")
+	}
+	r := firewall.For(c, c.Hosts[0])
+	lines := func(ls []string) string { return strings.Join(ls, "\n") + "\n" }
+	return "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:DOCKER-USER - [0:0]\n" +
+		lines(r.V4.Input) + "-A FORWARD -j DOCKER-USER\n" + lines(r.V4.DockerUser) + "-A DOCKER-USER -j RETURN\nCOMMIT\n" +
+		"@@ip6\n*filter\n:INPUT DROP [0:0]\n" + lines(r.V6.Input) + "COMMIT\n"
 }
 
 func (g goodGuest) RunInput(ctx context.Context, cmd string, in io.Reader) (sshx.Result, error) {
@@ -246,7 +273,7 @@ func TestApplyCreatesHostsInParallelAndIsolatesFailures(t *testing.T) {
 	var mu sync.Mutex
 	res, err := Apply(context.Background(), plan, d, map[string]Hypervisor{"hv": hv}, Options{WithoutAuthzPlugin: true,
 		Parallelism: 3, PollInterval: time.Millisecond,
-		Dial:    func(ctx context.Context, t2 sshx.Target) (Guest, error) { return goodGuest{t}, nil },
+		Dial: func(ctx context.Context, t2 sshx.Target) (Guest, error) { return goodGuest{t: t}, nil }, Probe: noProbe,
 		OnEvent: func(e Event) { mu.Lock(); events = append(events, e); mu.Unlock() },
 	})
 	if err == nil || !strings.Contains(err.Error(), `host "db"`) || !strings.Contains(err.Error(), "injected failure") {
@@ -338,7 +365,7 @@ func TestApplyChangesMemoryInPlace(t *testing.T) {
 	hv.calls = nil
 	res, err := Apply(context.Background(), plan, d, map[string]Hypervisor{"hv": hv}, Options{WithoutAuthzPlugin: true,
 		PollInterval: time.Millisecond,
-		Dial:         func(ctx context.Context, t2 sshx.Target) (Guest, error) { return goodGuest{t}, nil },
+		Dial:         func(ctx context.Context, t2 sshx.Target) (Guest, error) { return goodGuest{t: t}, nil }, Probe: noProbe,
 	})
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
@@ -386,19 +413,19 @@ func TestVerifyAnExistingHost(t *testing.T) {
 	c.Hosts[0].Docker = model.HardenedDocker()
 	h := c.Hosts[0]
 	hv := newFakeHV()
-	if r := Verify(context.Background(), c.Project, h, hv, &Inventory{}, VerifyOptions{}); r.Error != "not created yet; run fjord apply" || r.Checks == nil {
+	if r := Verify(context.Background(), c, h, hv, &Inventory{}, VerifyOptions{}); r.Error != "not created yet; run fjord apply" || r.Checks == nil {
 		t.Errorf("missing domain: %+v", r)
 	}
 	meta := HostMeta{Host: "web", IP: "10.0.0.9", HostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8"}
 	stopped := &Inventory{Domains: []DomainState{{Name: DomainName(c.Project, "web"), State: "shut off", Meta: meta}}}
-	if r := Verify(context.Background(), c.Project, h, hv, stopped, VerifyOptions{}); !strings.Contains(r.Error, "is shut off; run fjord apply") {
+	if r := Verify(context.Background(), c, h, hv, stopped, VerifyOptions{}); !strings.Contains(r.Error, "is shut off; run fjord apply") {
 		t.Errorf("stopped domain: %+v", r)
 	}
 	running := &Inventory{Domains: []DomainState{{Name: DomainName(c.Project, "web"), State: "running", Meta: meta}}}
 	var dialled sshx.Target
-	r := Verify(context.Background(), c.Project, h, hv, running, VerifyOptions{Dial: func(ctx context.Context, tg sshx.Target) (Guest, error) {
+	r := Verify(context.Background(), c, h, hv, running, VerifyOptions{Probe: noProbe, Dial: func(ctx context.Context, tg sshx.Target) (Guest, error) {
 		dialled = tg
-		return goodGuest{t}, nil
+		return goodGuest{t: t}, nil
 	}})
 	if r.Error != "" || len(r.Checks) < 50 || r.Seconds <= 0 || r.Fingerprint == "" || r.User != "admin" {
 		t.Errorf("running host: error %q, %d checks, %+v", r.Error, len(r.Checks), r)
@@ -458,9 +485,9 @@ func TestVerifyReachesARemoteGuestThroughItsHypervisor(t *testing.T) {
 	meta := HostMeta{Host: "web", IP: "10.0.0.9", HostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8"}
 	inv := &Inventory{Domains: []DomainState{{Name: DomainName(c.Project, "web"), State: "running", Meta: meta}}}
 	var through bool
-	Verify(context.Background(), c.Project, c.Hosts[0], hv, inv, VerifyOptions{Dial: func(ctx context.Context, tg sshx.Target) (Guest, error) {
+	Verify(context.Background(), c, c.Hosts[0], hv, inv, VerifyOptions{Probe: noProbe, Dial: func(ctx context.Context, tg sshx.Target) (Guest, error) {
 		through = tg.Via != nil
-		return goodGuest{t}, nil
+		return goodGuest{t: t}, nil
 	}})
 	if !through {
 		t.Error("the guest of a remote hypervisor was dialled directly")
@@ -483,7 +510,7 @@ func TestApplyIsolatesAFailingHypervisor(t *testing.T) {
 	a.failOn = "pool pool"
 	res, err := Apply(context.Background(), MakePlan(d, invs, PlanOptions{}), d, map[string]Hypervisor{"a": a, "b": b}, Options{WithoutAuthzPlugin: true,
 		PollInterval: time.Millisecond,
-		Dial:         func(ctx context.Context, t2 sshx.Target) (Guest, error) { return goodGuest{t}, nil },
+		Dial:         func(ctx context.Context, t2 sshx.Target) (Guest, error) { return goodGuest{t: t, cfg: c}, nil }, Probe: noProbe,
 	})
 	if err == nil || !strings.Contains(err.Error(), `pool "pool" on a`) {
 		t.Fatalf("Apply error = %v, want a's pool failure", err)
@@ -507,3 +534,6 @@ func TestApplyIsolatesAFailingHypervisor(t *testing.T) {
 		t.Errorf("b holds %d domains, want 1", len(b.domains))
 	}
 }
+
+// noProbe refuses every exposure probe: unit tests send no packets.
+func noProbe(context.Context, string, string) (net.Conn, error) { return nil, syscall.ECONNREFUSED }

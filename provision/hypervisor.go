@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 )
 
 // Errors the hypervisor adapter translates libvirt's error codes into.
@@ -193,6 +194,23 @@ type DomainStatus struct {
 	State     string
 	Reason    string
 	Addresses []string
+	// Leases are the DHCP leases behind Addresses, by interface MAC.
+	Leases []Lease
+}
+
+// Lease is an IPv4 address a guest interface leased.
+type Lease struct {
+	MAC, Addr string
+}
+
+// LeaseOf is the first address leased to the interface with mac, "" for none.
+func (s DomainStatus) LeaseOf(mac string) string {
+	for _, l := range s.Leases {
+		if strings.EqualFold(l.MAC, mac) {
+			return l.Addr
+		}
+	}
+	return ""
 }
 
 // KVMStatus is QMP's query-kvm answer.
@@ -213,9 +231,12 @@ type PoolSpec struct {
 	Project string // written into the ownership marker when fjord creates the pool
 }
 
-// NetworkSpec asks for an isolated network.
+// NetworkSpec asks for a libvirt network: isolated, or routed or behind NAT
+// when Forward is "route" or "nat".
 type NetworkSpec struct {
 	Name    string
+	Forward string // "" for isolated
+	MTU     int
 	Bridge  string
 	Gateway string // address of the bridge
 	Prefix  int
@@ -256,9 +277,18 @@ type DomainSpec struct {
 	DiskPath  string
 	DataPath  string // "" for none; the guest sees it by serial DataDiskSerial
 	SeedPath  string
-	Network   string
-	MAC       string
-	Meta      HostMeta
+	// NICs are the guest's interfaces in order, the management one first.
+	NICs []DomainNIC
+	Meta HostMeta
+}
+
+// DomainNIC is one guest interface: on a libvirt network (Network) or on an
+// existing host bridge (Bridge).
+type DomainNIC struct {
+	Network string
+	Bridge  string
+	MAC     string
+	MTU     int
 }
 
 // Names of the objects fjord creates, all derived from the project so that

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/fjord-dev/fjord/cloudinit"
@@ -14,22 +15,41 @@ import (
 	"github.com/fjord-dev/fjord/verify"
 )
 
-// CheckHost runs every verification check on host h of project through
-// the session s, expecting the daemon.json its own seed renders. It is
-// apply's last phase and fjord verify's whole work.
-func CheckHost(ctx context.Context, project string, h model.Host, s verify.Session, hv GuestLife) ([]verify.Outcome, error) {
-	seed, err := cloudinit.Render(SeedInput(project, h))
+// CheckHost runs every verification check on host h of cfg through the
+// session s, expecting the daemon.json and firewall its own seed renders.
+// It is apply's last phase and fjord verify's whole work.
+//
+// The host's addresses are then probed from outside with probe (nil: from
+// here, or through a remote hypervisor as SSH goes).
+func CheckHost(ctx context.Context, cfg *model.Config, h model.Host, s verify.Session, hv GuestLife, probe verify.DialFunc) ([]verify.Outcome, error) {
+	in := SeedInput(cfg, h)
+	seed, err := cloudinit.Render(in)
 	if err != nil {
 		return nil, err
 	}
-	return verify.Host(ctx, s, verify.Expect{DaemonJSON: seed.DaemonJSON, Docker: h.Docker}, KVMQuery(hv, DomainName(project, h.Name)))
+	e := verify.Expect{DaemonJSON: seed.DaemonJSON, Docker: h.Docker, Firewall: in.Firewall}
+	out, err := verify.Host(ctx, s, e, KVMQuery(hv, DomainName(cfg.Project, h.Name)))
+	if err != nil {
+		return nil, err
+	}
+	if probe == nil {
+		probe = via(hv)
+	}
+	var addrs []netip.Addr
+	for _, n := range h.NICs {
+		if n.IP.IsValid() {
+			addrs = append(addrs, n.IP)
+		}
+	}
+	return append(out, verify.Exposure(verify.Probe(ctx, probe, addrs, verify.ProbedPorts(e)), e)...), nil
 }
 
-// CurrentAddress is where the domain answers now: the first address
-// libvirt sees for it, else reserved (its DHCP reservation).
-func CurrentAddress(ctx context.Context, hv GuestLife, domain, reserved string) string {
-	if st, err := hv.DomainStatus(ctx, domain); err == nil && len(st.Addresses) > 0 {
-		return st.Addresses[0]
+// CurrentAddress is where the domain answers now on its management
+// interface mac: the address libvirt sees leased to it, else reserved (its
+// DHCP reservation or static address).
+func CurrentAddress(ctx context.Context, hv GuestLife, domain, mac, reserved string) string {
+	if st, err := hv.DomainStatus(ctx, domain); err == nil && st.LeaseOf(mac) != "" {
+		return st.LeaseOf(mac)
 	}
 	return reserved
 }
@@ -38,13 +58,15 @@ func CurrentAddress(ctx context.Context, hv GuestLife, domain, reserved string) 
 type VerifyOptions struct {
 	Dial    Dialer        // default DialSSH
 	Timeout time.Duration // for reaching and checking the host; default 3 minutes
+	Probe   verify.DialFunc
 }
 
 // Verify checks an existing host of the project: its domain (in inv) must
 // be running; it is reached at its current address with the host key
 // pinned in its metadata, and CheckHost runs. What kept it from being
 // checked at all is the result's Error; the checks are never nil.
-func Verify(ctx context.Context, project string, h model.Host, hv GuestLife, inv *Inventory, opts VerifyOptions) HostResult {
+func Verify(ctx context.Context, cfg *model.Config, h model.Host, hv GuestLife, inv *Inventory, opts VerifyOptions) HostResult {
+	project := cfg.Project
 	start := time.Now()
 	r := HostResult{Host: h.Name, Hypervisor: h.Hypervisor, User: h.SSH.User, Checks: []verify.Outcome{}}
 	fail := func(format string, args ...any) HostResult {
@@ -71,7 +93,7 @@ func Verify(ctx context.Context, project string, h model.Host, hv GuestLife, inv
 		return fail("not created yet; run fjord apply")
 	}
 	r.HostKey, r.Fingerprint = meta.HostKey, sshx.Fingerprint(meta.HostKey)
-	r.Address = CurrentAddress(ctx, hv, DomainName(project, h.Name), meta.IP)
+	r.Address = CurrentAddress(ctx, hv, DomainName(project, h.Name), meta.MAC, meta.IP)
 	key, err := sshx.ReadPrivateKey(h.SSH.PrivateKeyFile)
 	if err != nil {
 		return fail("%v", err)
@@ -88,7 +110,7 @@ func Verify(ctx context.Context, project string, h model.Host, hv GuestLife, inv
 		return fail("ssh: %v", err)
 	}
 	defer g.Close()
-	r.Checks, err = CheckHost(cctx, project, h, g, hv)
+	r.Checks, err = CheckHost(cctx, cfg, h, g, hv, opts.Probe)
 	if err != nil {
 		r.Checks = []verify.Outcome{}
 		return fail("%v", err)

@@ -31,13 +31,24 @@ type HostMeta struct {
 	Image      string `xml:"image"`
 	ImageSHA   string `xml:"image-sha256"`
 	Pool       string `xml:"pool"`
-	Network    string `xml:"network"`
+	Network    string `xml:"network"` // the management NIC's
 	MAC        string `xml:"mac"`
 	IP         string `xml:"ip"`
-	User       string `xml:"user"`
-	Protect    bool   `xml:"protect"`
-	Autostart  bool   `xml:"autostart"`
+	// NICs are the interfaces after the management one.
+	NICs      []MetaNIC `xml:"nic"`
+	User      string    `xml:"user"`
+	Protect   bool      `xml:"protect"`
+	Autostart bool      `xml:"autostart"`
 }
+
+// MetaNIC is one more interface of a host, as it was made.
+type MetaNIC struct {
+	Network string `xml:"network,attr"`
+	MAC     string `xml:"mac,attr"`
+	IP      string `xml:"ip,attr"`
+}
+
+func (n MetaNIC) String() string { return n.Network + " " + n.IP + " " + n.MAC }
 
 // MarshalMeta renders the metadata element.
 func MarshalMeta(m HostMeta) (string, error) {

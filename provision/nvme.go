@@ -156,3 +156,66 @@ func checkPoolNVMe(ctx context.Context, cfg *model.Config, p model.Pool, hvName 
 	}
 	return nil
 }
+
+// HostBridges tells whether a hypervisor has a bridge.
+type HostBridges interface {
+	// HasBridge reports whether the hypervisor has a Linux bridge called
+	// name (/sys/class/net/NAME/bridge exists there).
+	HasBridge(ctx context.Context, name string) (bool, error)
+}
+
+// BridgeError is a bridge network whose bridge a hypervisor lacks.
+type BridgeError struct {
+	Network, Bridge, Hypervisor string
+	Hosts                       []string // the hosts placed there that need it
+	Where                       string   // where the network's bridge is written
+	Err                         error    // the check itself failed
+}
+
+func (e *BridgeError) Error() string {
+	at := ""
+	if e.Where != "" {
+		at = e.Where + ": "
+	}
+	if e.Err != nil {
+		return fmt.Sprintf("%snetwork %q: cannot tell whether hypervisor %s has bridge %s (hosts %s need it): %v", at, e.Network, e.Hypervisor, e.Bridge, strings.Join(e.Hosts, ", "), e.Err)
+	}
+	return fmt.Sprintf("%snetwork %q: hypervisor %s has no bridge %s, which hosts %s are to be attached to; create the bridge on the hypervisor (fjord attaches to host bridges, never creates or changes them) or correct bridge", at, e.Network, e.Hypervisor, e.Bridge, strings.Join(e.Hosts, ", "))
+}
+
+// CheckBridges makes sure every bridge network's bridge exists on each
+// hypervisor a host attached to it is placed on, before anything is made.
+func CheckBridges(ctx context.Context, cfg *model.Config, hvs map[string]Hypervisor) error {
+	var errs []error
+	for _, n := range cfg.Networks {
+		if n.Managed() {
+			continue
+		}
+		hosts := map[string][]string{}
+		var order []string
+		for _, h := range cfg.Hosts {
+			if h.Hypervisor == "" || !slices.Contains(h.Networks, n.Name) {
+				continue
+			}
+			if hosts[h.Hypervisor] == nil {
+				order = append(order, h.Hypervisor)
+			}
+			hosts[h.Hypervisor] = append(hosts[h.Hypervisor], h.Name)
+		}
+		for _, hvName := range order {
+			hv, _ := cfg.Hypervisor(hvName)
+			if strings.HasPrefix(hv.URI, "test:") || strings.HasPrefix(hv.URI, "test+") {
+				continue // libvirt's test driver has no host interfaces
+			}
+			hb, ok := hvs[hvName].(HostBridges)
+			if !ok {
+				continue
+			}
+			has, err := hb.HasBridge(ctx, n.Bridge)
+			if err != nil || !has {
+				errs = append(errs, &BridgeError{Network: n.Name, Bridge: n.Bridge, Hypervisor: hvName, Hosts: hosts[hvName], Where: cfg.Location("network", n.Name, "bridge"), Err: err})
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -24,7 +24,7 @@ func fleet(count int, hvs ...string) *model.Config {
 	}
 	for i := range count {
 		c.Hosts = append(c.Hosts, model.Host{Name: fmt.Sprintf("ci-%d", i), Base: "ci", Index: i, Hypervisors: hvs,
-			Image: "deb", Pool: "pool", Network: "net", VCPU: 2, Memory: 2 * model.GiB, Disk: 10 * model.GiB,
+			Image: "deb", Pool: "pool", Networks: []string{"net"}, VCPU: 2, Memory: 2 * model.GiB, Disk: 10 * model.GiB,
 			SSH: model.SSH{User: "admin", AuthorizedKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8 k"}, PrivateKeyFile: "/k"}})
 	}
 	c.Resolve()

@@ -3,12 +3,14 @@ package provision
 import (
 	"crypto/sha256"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
 
 	"github.com/fjord-dev/fjord/authz/plugin"
 	"github.com/fjord-dev/fjord/cloudinit"
+	"github.com/fjord-dev/fjord/firewall"
 	"github.com/fjord-dev/fjord/model"
 )
 
@@ -49,6 +51,8 @@ type Change struct {
 	// project's ownership: fjord created it, and may change or delete it.
 	// One that exists without it is used as it is and never touched.
 	Owned bool `json:"owned,omitempty"`
+	// Addresses are the interfaces of a host being created or replaced.
+	Addresses []NICAddress `json:"addresses,omitempty"`
 }
 
 // Plan is the list of changes that would bring actual state to desired state.
@@ -165,12 +169,14 @@ func isHex(s string) bool {
 	return true
 }
 
-// SeedInput is the cloud-init input for a host, without its host key.
-func SeedInput(project string, h model.Host) cloudinit.Input {
+// SeedInput is the cloud-init input for host h of cfg, without its host key.
+func SeedInput(cfg *model.Config, h model.Host) cloudinit.Input {
 	bin, sum := authzPlugin()
 	return cloudinit.Input{
-		Project:        project,
+		Project:        cfg.Project,
 		Host:           h.Name,
+		NICs:           seedNICs(cfg, h),
+		Firewall:       firewall.For(cfg, h),
 		MAC:            h.MAC,
 		AdminUser:      h.SSH.User,
 		AuthorizedKeys: h.SSH.AuthorizedKeys,
@@ -179,6 +185,28 @@ func SeedInput(project string, h model.Host) cloudinit.Input {
 		AuthzPlugin:    bin,
 		AuthzPluginSum: &sum,
 	}
+}
+
+// seedNICs are the host's interfaces as cloud-init configures them: DHCP
+// (from fjord's reservation) on networks libvirt manages, static on
+// bridges; the default route through the first network that has a router.
+func seedNICs(cfg *model.Config, h model.Host) []cloudinit.NIC {
+	out := make([]cloudinit.NIC, 0, len(h.NICs))
+	routed := false
+	for _, nic := range h.NICs {
+		n, _ := cfg.Network(nic.Network)
+		c := cloudinit.NIC{Name: nic.Name, MAC: nic.MAC, DHCP: n.Managed(), DNS: n.DNS, MTU: n.MTU}
+		if !n.Managed() {
+			c.Address = netip.PrefixFrom(nic.IP, n.CIDR.Bits())
+			if gw := n.Router(); gw.IsValid() && !routed {
+				c.Gateway, routed = gw, true
+			}
+		} else if n.Router().IsValid() {
+			routed = true // DHCP gives the hypervisor as router
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // authzPlugin is the fjord-authz program every seed carries, with its
@@ -193,7 +221,7 @@ var authzPlugin = sync.OnceValues(func() ([]byte, [sha256.Size]byte) {
 func Prepare(cfg *model.Config, version string) (*Desired, error) {
 	d := &Desired{Config: cfg, Known: knownVolumes(cfg)}
 	for _, h := range cfg.Hosts {
-		hash, err := cloudinit.Hash(SeedInput(cfg.Project, h))
+		hash, err := cloudinit.Hash(SeedInput(cfg, h))
 		if err != nil {
 			return nil, fmt.Errorf("host %q: %w", h.Name, err)
 		}
@@ -201,11 +229,22 @@ func Prepare(cfg *model.Config, version string) (*Desired, error) {
 		d.Hosts = append(d.Hosts, DesiredHost{Spec: h, Meta: HostMeta{
 			Project: cfg.Project, Host: h.Name, Version: version, SeedHash: hash,
 			Hypervisor: h.Hypervisor, VCPU: h.VCPU, Memory: uint64(h.Memory), Disk: uint64(h.Disk),
-			Image: h.Image, ImageSHA: im.SHA256, Pool: h.Pool, Network: h.Network,
-			MAC: h.MAC, IP: h.IP.String(), User: h.SSH.User, DataDisk: uint64(h.Docker.DataDisk), Protect: h.Protect, Autostart: h.Autostart,
+			Image: h.Image, ImageSHA: im.SHA256, Pool: h.Pool, Network: h.ManagementNetwork(),
+			MAC: h.MAC, IP: h.IP.String(), NICs: metaNICs(h), User: h.SSH.User, DataDisk: uint64(h.Docker.DataDisk), Protect: h.Protect, Autostart: h.Autostart,
 		}})
 	}
 	return d, nil
+}
+
+// metaNICs records a host's interfaces after the management one.
+func metaNICs(h model.Host) []MetaNIC {
+	var out []MetaNIC
+	for i, n := range h.NICs {
+		if i > 0 {
+			out = append(out, MetaNIC{Network: n.Network, MAC: n.MAC, IP: n.IP.String()})
+		}
+	}
+	return out
 }
 
 // Empty is the desired state of nothing: planning against it destroys
@@ -239,7 +278,10 @@ func MakePlan(d *Desired, actual map[string]*Inventory, opts PlanOptions) *Plan 
 		usedPools, usedNets := map[string]bool{}, map[string]bool{}
 		for _, h := range d.Hosts {
 			if h.Spec.Hypervisor == hv {
-				usedPools[h.Spec.Pool], usedNets[h.Spec.Network] = true, true
+				usedPools[h.Spec.Pool] = true
+				for _, n := range h.Spec.Networks {
+					usedNets[n] = true
+				}
 			}
 		}
 		for _, sp := range cfg.Pools {
@@ -259,6 +301,11 @@ func MakePlan(d *Desired, actual map[string]*Inventory, opts PlanOptions) *Plan 
 				continue
 			}
 			wantNets[sn.Name] = true
+			if !sn.Managed() {
+				// CheckBridges has made sure it is there; fjord never touches it.
+				add(Change{Kind: KindNetwork, Name: sn.Name, Hypervisor: hv, Action: NoOp, Reasons: []Reason{{Code: ReasonHostBridge, Object: sn.Bridge}}})
+				continue
+			}
 			if ns, ok := findNetwork(inv, sn.Name); ok {
 				add(Change{Kind: KindNetwork, Name: sn.Name, Hypervisor: hv, Action: NoOp, Owned: ns.Owned, Reasons: []Reason{{Code: ReasonExists, Owned: ns.Owned}}})
 			} else {
@@ -379,7 +426,40 @@ func MakePlan(d *Desired, actual map[string]*Inventory, opts PlanOptions) *Plan 
 	if len(opts.Target) > 0 {
 		p.target(d, hostSet(opts.Target))
 	}
+	p.addresses(d)
 	return p
+}
+
+// NICAddress is one interface of a host a plan creates or replaces.
+type NICAddress struct {
+	Interface string `json:"interface"`
+	Network   string `json:"network"`
+	Address   string `json:"address"`
+	MAC       string `json:"mac"`
+	Static    bool   `json:"static"` // configured in the guest, not leased from libvirt
+}
+
+// addresses records, on each host being made, the addresses it will have.
+func (p *Plan) addresses(d *Desired) {
+	for i, c := range p.Changes {
+		if c.Kind != KindHost || (c.Action != Create && c.Action != Replace) {
+			continue
+		}
+		h := d.host(c.Name)
+		for _, n := range h.Spec.NICs {
+			net, _ := d.Config.Network(n.Network)
+			p.Changes[i].Addresses = append(p.Changes[i].Addresses, NICAddress{Interface: n.Name, Network: n.Network, Address: n.IP.String(), MAC: n.MAC, Static: !net.Managed()})
+		}
+	}
+}
+
+func (d *Desired) host(name string) DesiredHost {
+	for _, h := range d.Hosts {
+		if h.Spec.Name == name {
+			return h
+		}
+	}
+	return DesiredHost{}
 }
 
 // target keeps only the targeted hosts' changes and the pools, networks and
@@ -389,7 +469,9 @@ func (p *Plan) target(d *Desired, hosts map[string]bool) {
 	for _, h := range d.Hosts {
 		if hosts[h.Spec.Name] {
 			need[KindPool+"/"+h.Spec.Pool] = true
-			need[KindNetwork+"/"+h.Spec.Network] = true
+			for _, n := range h.Spec.Networks {
+				need[KindNetwork+"/"+n] = true
+			}
 			need[KindImage+"/"+h.Spec.Image] = true
 		}
 	}
@@ -498,10 +580,19 @@ func diffMeta(old, want HostMeta) (restart, r []Reason) {
 	str("network", old.Network, want.Network)
 	str("mac", old.MAC, want.MAC)
 	str("ip", old.IP, want.IP)
+	str("networks", nicList(old.NICs), nicList(want.NICs))
 	if old.SeedHash != want.SeedHash {
 		r = append(r, changed("user-data", "", "", EffectReplace))
 	}
 	return restart, r
+}
+
+func nicList(ns []MetaNIC) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = n.String()
+	}
+	return strings.Join(s, ", ")
 }
 
 func orNone(s string) string {

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -18,7 +19,7 @@ func testConfig(hosts ...string) *model.Config {
 		Images:      []model.Image{{Name: "deb", Path: "/img", SHA256: strings.Repeat("a", 64), Format: "qcow2"}},
 	}
 	for _, h := range hosts {
-		c.Hosts = append(c.Hosts, model.Host{Name: h, Base: h, Hypervisor: "hv", Image: "deb", Pool: "pool", Network: "net",
+		c.Hosts = append(c.Hosts, model.Host{Name: h, Base: h, Hypervisor: "hv", Image: "deb", Pool: "pool", Networks: []string{"net"},
 			VCPU: 1, Memory: model.GiB, Disk: 4 * model.GiB, SSH: model.SSH{User: "admin", AuthorizedKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8 k"}, PrivateKeyFile: "/k"}})
 	}
 	c.Resolve()
@@ -234,7 +235,7 @@ func TestMetaRoundTrip(t *testing.T) {
 		t.Errorf("metadata element = %.80s…; libvirt keeps only prefixed elements", s)
 	}
 	got, err := UnmarshalMeta(s)
-	if err != nil || got != m {
+	if err != nil || !reflect.DeepEqual(got, m) {
 		t.Fatalf("round trip: %+v, %v\nwant %+v", got, err, m)
 	}
 }

@@ -51,6 +51,9 @@ const (
 	// ReasonPlaced: a new host goes to hypervisor Object, chosen among
 	// Candidates (each with the hosts of the block it had).
 	ReasonPlaced ReasonCode = "placed"
+	// ReasonHostBridge: the network is the hypervisor's existing bridge
+	// Object, which guests are attached to and fjord never changes.
+	ReasonHostBridge ReasonCode = "host-bridge"
 )
 
 // Candidate is a hypervisor placement considered, with the hosts of the
@@ -153,6 +156,8 @@ func (r Reason) String() string {
 		return "provisioning did not finish (its seed is still there): wait for it, verify and seal it"
 	case ReasonMatches:
 		return "running, matches the configuration"
+	case ReasonHostBridge:
+		return "host bridge " + r.Object + " (attached to, never created, changed or deleted)"
 	case ReasonPlaced:
 		var cs []string
 		for _, c := range r.Candidates {

@@ -23,8 +23,13 @@ func (a *applier) waitAndVerify(ctx context.Context, hv Hypervisor, h DesiredHos
 	if err != nil {
 		return err
 	}
-	var addr string
+	// On a bridge the address is static: SSH goes straight there. On a
+	// network libvirt manages, the lease shows the guest's network is up.
+	addr := h.Spec.IP.String()
 	err = timed("address", func() error {
+		if n, _ := a.d.Config.Network(h.Spec.ManagementNetwork()); !n.Managed() {
+			return nil
+		}
 		var err error
 		addr, err = a.waitAddress(ctx, hv, domain, h.Spec.MAC)
 		return err
@@ -64,7 +69,7 @@ func (a *applier) waitAndVerify(ctx context.Context, hv Hypervisor, h DesiredHos
 		vctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
 		var err error
-		hr.Checks, err = CheckHost(vctx, a.d.Config.Project, h.Spec, g, hv)
+		hr.Checks, err = CheckHost(vctx, a.d.Config, h.Spec, g, hv, a.opts.Probe)
 		if err != nil {
 			return err
 		}
@@ -139,8 +144,8 @@ func (a *applier) waitAddress(ctx context.Context, hv Hypervisor, domain, mac st
 			lastErr = err
 		case stuck(st):
 			return "", a.bootFailure(ctx, hv, domain, st, "an address")
-		case len(st.Addresses) > 0:
-			return st.Addresses[0], nil
+		case st.LeaseOf(mac) != "":
+			return st.LeaseOf(mac), nil
 		default:
 			last = st
 		}

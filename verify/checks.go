@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fjord-dev/fjord/firewall"
 	"github.com/fjord-dev/fjord/hardening"
 )
 
@@ -28,6 +29,7 @@ var Sources = map[string]string{
 	"audit":        "auditctl -l; echo @@exists; for p in " + strings.Join(auditPaths, " ") + "; do [ -e \"$p\" ] && echo \"$p\"; done; true",
 	"files":        "for p in " + strings.Join(filePaths(), " ") + "; do [ -e \"$p\" ] && stat -L -c '%n %U:%G %a' \"$p\"; done; true",
 	"networks":     "docker network ls --format '{{.Name}} {{.Internal}}'",
+	"firewall":     "iptables-save -t filter && echo @@ip6 && ip6tables-save -t filter",
 	"containers": `for id in $(docker ps -q); do
   echo "@@container $id"; docker inspect "$id"
   pid=$(docker inspect -f '{{.State.Pid}}' "$id")
@@ -259,6 +261,28 @@ func All() []Check {
 				}
 				return ""
 			}},
+		Check{ID: "firewall.input", Reference: "fjord segregation", Title: "The host firewall drops all inbound traffic but SSH from admin_sources and the declared ports", Severity: High, Source: "firewall",
+			Hint: "re-apply the host (systemctl restart fjord-firewall reloads fjord's rules); rules added by hand belong in the configuration",
+			Judge: func(o Output, e Expect) string {
+				v4, v6, err := savedTables(o)
+				if err != nil {
+					return err.Error()
+				}
+				bad := firewall.JudgeInput(v4, e.Firewall.V4)
+				for _, b := range firewall.JudgeInput(v6, e.Firewall.V6) {
+					bad = append(bad, "IPv6: "+b)
+				}
+				return strings.Join(bad, "; ")
+			}},
+		Check{ID: "firewall.docker-user", Reference: "fjord segregation", Title: "Docker's published ports pass the host firewall (DOCKER-USER) only when declared", Severity: High, Source: "firewall",
+			Hint: "re-apply the host (systemctl restart fjord-firewall reloads fjord's rules, then systemctl restart docker puts its jump first)",
+			Judge: func(o Output, e Expect) string {
+				v4, _, err := savedTables(o)
+				if err != nil {
+					return err.Error()
+				}
+				return strings.Join(firewall.JudgeDockerUser(v4, e.Firewall.V4), "; ")
+			}},
 		Check{ID: "docker.networks", Reference: "fjord segregation", Title: "The declared Docker networks exist, internal where asked", Severity: Medium, Source: "networks",
 			Hint: "re-apply the host; fjord creates the networks on first boot",
 			Judge: func(o Output, e Expect) string {
@@ -489,4 +513,19 @@ func compare(got, op, want string) bool {
 		return g > w
 	}
 	return false
+}
+
+// savedTables splits the firewall source into the IPv4 and IPv6 filter tables.
+func savedTables(o Output) (v4, v6 firewall.Saved, err error) {
+	if o.Code != 0 {
+		return v4, v6, fmt.Errorf("iptables-save failed (exit %d): %s", o.Code, orEmpty(o.Text))
+	}
+	a, b, _ := strings.Cut(o.Text, "@@ip6")
+	if v4, err = firewall.Parse(a); err != nil {
+		return v4, v6, err
+	}
+	if v6, err = firewall.Parse(b); err != nil {
+		return v4, v6, fmt.Errorf("IPv6: %w", err)
+	}
+	return v4, v6, nil
 }

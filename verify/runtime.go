@@ -3,6 +3,7 @@ package verify
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -29,6 +30,14 @@ type container struct {
 		}
 		Mounts []struct {
 			Source string
+		}
+		// NetworkSettings.Ports are the ports the container has
+		// published: "80/tcp" → the host addresses and ports bound.
+		NetworkSettings struct {
+			Ports map[string][]struct {
+				HostIP   string `json:"HostIp"`
+				HostPort string
+			}
 		}
 	}
 	Status map[string]string // CapEff, Seccomp, NoNewPrivs from /proc/PID/status
@@ -120,8 +129,79 @@ func runtimeCheck(id, cis, title, hint string, flag func(c container) string) Ch
 
 func hostNS(mode string) bool { return mode == "host" }
 
+// publishedCheck reports every port a running container publishes, and
+// fails on those the host does not declare in docker.publish: the firewall
+// keeps them from the outside, but a container publishing a port nobody
+// declared is a misconfiguration to fix, not to rely on the firewall for.
+func publishedCheck() Check {
+	return Check{ID: "network.published", Reference: "fjord segregation", Title: "Every port a container publishes is declared in docker.publish", Severity: Medium, Source: "containers",
+		Hint: "declare the port in the host's docker.publish if it is meant to be reachable, or run the container without -p",
+		Judge: func(o Output, e Expect) string {
+			cs, err := parseContainers(o.Text)
+			if err != nil {
+				return err.Error()
+			}
+			declared := map[string]bool{}
+			for _, p := range e.Docker.Publish {
+				declared[p.String()] = true
+			}
+			var bad []string
+			for _, c := range cs {
+				for _, b := range publishedPorts(c) {
+					if !declared[b.host] {
+						bad = append(bad, fmt.Sprintf("%s publishes %s as %s, which docker.publish does not declare", c.label(), b.container, b.host))
+					}
+				}
+			}
+			return strings.Join(bad, "; ")
+		},
+		Observe: func(o Output) string {
+			cs, err := parseContainers(o.Text)
+			if err != nil {
+				return ""
+			}
+			var seen []string
+			for _, c := range cs {
+				for _, b := range publishedPorts(c) {
+					seen = append(seen, fmt.Sprintf("%s %s → %s", c.Name, b.host, b.container))
+				}
+			}
+			if len(seen) == 0 {
+				return "no container publishes a port"
+			}
+			return "published: " + strings.Join(seen, ", ")
+		}}
+}
+
+// binding is one published port: the host side (PORT/PROTO) and the
+// container side ("80/tcp").
+type binding struct{ host, container string }
+
+func publishedPorts(c container) []binding {
+	keys := make([]string, 0, len(c.Cfg.NetworkSettings.Ports))
+	for k := range c.Cfg.NetworkSettings.Ports {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []binding
+	seen := map[string]bool{}
+	for _, k := range keys {
+		_, proto, _ := strings.Cut(k, "/")
+		for _, b := range c.Cfg.NetworkSettings.Ports[k] {
+			h := b.HostPort + "/" + proto
+			if b.HostPort == "" || seen[h+k] {
+				continue // exposed, not published; or the same on IPv4 and IPv6
+			}
+			seen[h+k] = true
+			out = append(out, binding{host: h, container: k})
+		}
+	}
+	return out
+}
+
 func runtimeChecks() []Check {
 	return []Check{
+		publishedCheck(),
 		runtimeCheck("runtime.privileged", "CIS 5.5", "No container runs privileged", "run it without --privileged; add only the capabilities it needs",
 			func(c container) string {
 				switch {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/fjord-dev/fjord/canary"
+	"github.com/fjord-dev/fjord/firewall"
 	"github.com/fjord-dev/fjord/model"
 	"github.com/fjord-dev/fjord/sshx"
 )
@@ -47,6 +48,8 @@ type Output struct {
 type Expect struct {
 	DaemonJSON []byte
 	Docker     model.Docker
+	// Firewall is the ruleset fjord wrote.
+	Firewall firewall.Rules
 }
 
 // Check is one verifiable property of a host.
@@ -239,12 +242,18 @@ func HostKVM(enabled, present bool, err error, e Expect) Outcome {
 	return o
 }
 
+// Catalog is every check made over SSH, by the canary and by probing, in
+// report order (the hypervisor's HostKVMID aside).
+func Catalog() []Check {
+	return append(append(All(), CanaryChecks()...), ExposureChecks()...)
+}
+
 // Known reports whether id names a check, or a family of checks ("sysctl.*").
 func Known(id string) bool {
 	if id == HostKVMID {
 		return true
 	}
-	for _, c := range append(All(), CanaryChecks()...) {
+	for _, c := range Catalog() {
 		if c.ID == id || strings.HasSuffix(id, ".*") && strings.HasPrefix(c.ID, strings.TrimSuffix(id, "*")) {
 			return true
 		}

@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fjord-dev/fjord/firewall"
 	"github.com/fjord-dev/fjord/model"
 	"github.com/fjord-dev/fjord/sshx"
 )
@@ -58,7 +60,14 @@ func expect() Expect {
 	b, _ := os.ReadFile(filepath.Join("testdata", "good", "daemon-json"))
 	d := model.HardenedDocker()
 	d.Networks = []model.DockerNetwork{{Name: "backend", Internal: true}}
-	return Expect{DaemonJSON: b, Docker: d}
+	return Expect{DaemonJSON: b, Docker: d, Firewall: testFirewall(d)}
+}
+
+// testFirewall is the firewall of the host testdata/good/firewall was read
+// from: 192.168.150.253 on an isolated 192.168.150.0/24.
+func testFirewall(d model.Docker) firewall.Rules {
+	cfg := &model.Config{Networks: []model.Network{{Name: "lab", CIDR: netip.MustParsePrefix("192.168.150.0/24")}}}
+	return firewall.For(cfg, model.Host{Networks: []string{"lab"}, IP: netip.MustParseAddr("192.168.150.253"), Docker: d})
 }
 
 func run(t *testing.T, h *host, e Expect) map[string]Outcome {
@@ -119,6 +128,32 @@ func TestEachMutationFailsExactlyItsChecks(t *testing.T) {
 		want   []string
 	}{
 		{"software emulation", "virt", func(Output) Output { return Output{Text: "qemu"} }, []string{"guest.kvm"}},
+		{"firewall accepting by default (iptables -P INPUT ACCEPT)", "firewall", func(o Output) Output {
+			return Output{Text: replace(o.Text, ":INPUT DROP [0:0]", ":INPUT ACCEPT [0:0]")}
+		}, []string{"firewall.input"}},
+		{"firewall opened for one more port (iptables -A INPUT -p tcp --dport 8080 -j ACCEPT)", "firewall", func(o Output) Output {
+			return Output{Text: replace(o.Text, "-A FORWARD -j DOCKER-USER", "-A INPUT -p tcp -m tcp --dport 8080 -j ACCEPT\n-A FORWARD -j DOCKER-USER")}
+		}, []string{"firewall.input"}},
+		{"firewall flushed on IPv6 only (ip6tables -F INPUT)", "firewall", func(o Output) Output {
+			before, after, _ := strings.Cut(o.Text, "@@ip6")
+			return Output{Text: before + "@@ip6" + strings.ReplaceAll(after, "-A INPUT -p ipv6-icmp -j ACCEPT\n", "")}
+		}, []string{"firewall.input"}},
+		{"DOCKER-USER let everything through (iptables -I DOCKER-USER -j RETURN)", "firewall", func(o Output) Output {
+			return Output{Text: replace(o.Text, "-A DOCKER-USER -m conntrack", "-A DOCKER-USER -j RETURN\n-A DOCKER-USER -m conntrack")}
+		}, []string{"firewall.docker-user"}},
+		{"DOCKER-USER skipped (iptables -D FORWARD -j DOCKER-USER)", "firewall", func(o Output) Output {
+			return Output{Text: replace(o.Text, "-A FORWARD -j DOCKER-USER\n", "")}
+		}, []string{"firewall.docker-user"}},
+		{"DOCKER-USER's final drop removed", "firewall", func(o Output) Output {
+			return Output{Text: replace(o.Text, "-A DOCKER-USER -j DROP\n", "")}
+		}, []string{"firewall.docker-user"}},
+		{"firewall never loaded (no fjord rules, policies ACCEPT)", "firewall", func(Output) Output {
+			return Output{Text: "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:DOCKER-USER - [0:0]\n-A FORWARD -j DOCKER-USER\n-A DOCKER-USER -j RETURN\nCOMMIT\n@@ip6\n*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n"}
+		}, []string{"firewall.input", "firewall.docker-user"}},
+		{"container publishing an undeclared port", "containers", func(Output) Output {
+			b, _ := os.ReadFile("testdata/containers/published")
+			return Output{Text: string(b)}
+		}, []string{"network.published"}},
 		{"userns-remap removed", "docker-info", func(o Output) Output {
 			return Output{Text: replace(o.Text, `"name=userns",`, "")}
 		}, []string{"docker.userns"}},

@@ -3,11 +3,17 @@
 // privileges, effective capabilities, the AppArmor label and whether the
 // root filesystem is writable. It is built static (no cgo) and imported as
 // the only file of a Docker image, so the guest needs no registry.
+//
+// With -serve PORT it is instead a TCP service that answers every
+// connection with "fjord-probe\n": what tests publish to see which ports
+// reach a container from outside a host.
 package main
 
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
+	"net"
 	"os"
 	"strings"
 
@@ -15,6 +21,10 @@ import (
 )
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "-serve" {
+		serve(os.Args[2])
+		return
+	}
 	r := probe.Report{UID: os.Getuid()}
 	if b, err := os.ReadFile("/proc/self/uid_map"); err == nil {
 		r.UIDMap = strings.Join(strings.Fields(string(b)), " ")
@@ -45,4 +55,20 @@ func main() {
 		r.RootWrite = "allowed"
 	}
 	json.NewEncoder(os.Stdout).Encode(r)
+}
+
+func serve(port string) {
+	l, err := net.Listen("tcp", ":"+port)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			continue
+		}
+		c.Write([]byte("fjord-probe\n"))
+		c.Close()
+	}
 }

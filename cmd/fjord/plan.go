@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -105,7 +106,7 @@ func (a *app) makePlan(ctx context.Context, c *configFlags, destroy bool, popts 
 			s.close()
 			return nil, nil, nil, s.placeErr
 		}
-		if err := provision.CheckPools(ctx, cfg, s.invs, s.hvs); err != nil {
+		if err := errors.Join(provision.CheckPools(ctx, cfg, s.invs, s.hvs), provision.CheckBridges(ctx, cfg, s.hvs)); err != nil {
 			s.close()
 			return nil, nil, nil, err
 		}
@@ -188,6 +189,17 @@ func renderPlan(w io.Writer, p *provision.Plan) {
 			last = c.Hypervisor
 		}
 		fmt.Fprintf(w, "%s%-28s %-8s %s\n", actionSymbols[c.Action], c.Kind+"."+c.Name, c.Action, provision.ReasonTexts(c.Reasons, "; "))
+		if len(c.Addresses) > 0 {
+			var as []string
+			for _, a := range c.Addresses {
+				how := "reserved"
+				if a.Static {
+					how = "static"
+				}
+				as = append(as, fmt.Sprintf("%s %s on %s (%s)", a.Interface, a.Address, a.Network, how))
+			}
+			fmt.Fprintf(w, "%-41s addresses: %s\n", "", strings.Join(as, ", "))
+		}
 	}
 	for _, r := range p.Refused {
 		fmt.Fprintf(w, "\nRefused: %s\n", r)

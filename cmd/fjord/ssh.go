@@ -47,7 +47,7 @@ func (s *session) pinnedHosts(ctx context.Context) []pinnedHost {
 			if d.Meta.Host != h.Name || d.Meta.HostKey == "" {
 				continue
 			}
-			addr := provision.CurrentAddress(ctx, s.hvs[h.Hypervisor], d.Name, d.Meta.IP)
+			addr := provision.CurrentAddress(ctx, s.hvs[h.Hypervisor], d.Name, d.Meta.MAC, d.Meta.IP)
 			ph := pinnedHost{alias: provision.DomainName(s.cfg.Project, h.Name), host: h, address: addr, hostKey: d.Meta.HostKey}
 			if hv, ok := s.cfg.Hypervisor(h.Hypervisor); ok && hv.OverSSH() {
 				ph.jump = &hv

@@ -40,7 +40,7 @@ func runVerify(ctx context.Context, a *app, args []string) error {
 	}
 	if f.list {
 		fmt.Fprintf(a.stdout, "%-40s %-28s %-6s %s\n", verify.HostKVMID, "fjord isolation", verify.High, "QEMU runs the guest under KVM (QMP query-kvm)")
-		for _, c := range append(verify.All(), verify.CanaryChecks()...) {
+		for _, c := range verify.Catalog() {
 			fmt.Fprintf(a.stdout, "%-40s %-28s %-6s %s\n", c.ID, c.Reference, c.Severity, c.Title)
 		}
 		return nil
@@ -86,7 +86,7 @@ func runVerify(ctx context.Context, a *app, args []string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			reports[i] = provision.Verify(ctx, cfg.Project, h, s.hvs[h.Hypervisor], s.invs[h.Hypervisor], provision.VerifyOptions{})
+			reports[i] = provision.Verify(ctx, cfg, h, s.hvs[h.Hypervisor], s.invs[h.Hypervisor], provision.VerifyOptions{})
 		}()
 	}
 	wg.Wait()

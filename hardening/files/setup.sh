@@ -9,6 +9,14 @@ log() { echo "fjord-setup: $*"; }
 # Kernel settings.
 sysctl -q -p /etc/sysctl.d/90-fjord.conf
 
+# The host firewall, before Docker first starts; from the next boot on its
+# unit loads it before any network is up.
+if [ -e /etc/fjord/firewall.v4 ]; then
+  systemctl daemon-reload
+  systemctl enable --quiet --now fjord-firewall.service
+  log "firewall loaded"
+fi
+
 # sshd: the drop-in was written before sshd first started, so it is in
 # force already (no reload, which would refuse connections for a moment);
 # a broken one fails setup here, saying why.

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 
 	"libvirt.org/go/libvirt"
@@ -154,4 +156,25 @@ func (c *Conn) domain(name string) (*libvirt.Domain, error) {
 		return nil, fmt.Errorf("domain %q: %w", name, translate(err))
 	}
 	return d, nil
+}
+
+// HasBridge reports whether the hypervisor has Linux bridge name: in this
+// network namespace's sysfs for a local one (where libvirtd attaches the
+// guests' taps), over the pinned SSH connection for a remote one.
+func (c *Conn) HasBridge(ctx context.Context, name string) (bool, error) {
+	if strings.ContainsAny(name, "/ \t\n") || name == "" || name == "." || name == ".." {
+		return false, fmt.Errorf("%q is not an interface name", name)
+	}
+	if c.runRemote == nil {
+		_, err := os.Stat("/sys/class/net/" + name + "/bridge")
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	out, err := c.runRemote(ctx, "looking for bridge "+name, "if [ -d /sys/class/net/"+shellQuote(name)+"/bridge ]; then echo yes; else echo no; fi")
+	if err != nil {
+		return false, err
+	}
+	return strings.TrimSpace(out) == "yes", nil
 }

@@ -30,7 +30,7 @@ func TestMetadataRoundTrip(t *testing.T) {
 	meta := provision.HostMeta{Project: "proj", Host: "web", SeedHash: "abc", HostKey: "ssh-ed25519 AAAA", VCPU: 2, Memory: 1 << 30, MAC: "52:54:00:01:02:03"}
 	err := c.DefineAndStart(ctx, provision.DomainSpec{
 		Name: "proj-web", VirtType: "test", VCPU: 2, MemoryKiB: 1 << 20,
-		DiskPath: "/tmp/nonexistent.qcow2", SeedPath: "/tmp/nonexistent.iso", Network: "default", MAC: meta.MAC, Meta: meta,
+		DiskPath: "/tmp/nonexistent.qcow2", SeedPath: "/tmp/nonexistent.iso", NICs: []provision.DomainNIC{{Network: "default", MAC: meta.MAC}}, Meta: meta,
 	})
 	if err != nil {
 		t.Fatal(err)

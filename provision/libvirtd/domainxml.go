@@ -65,11 +65,7 @@ func DomainXML(d provision.DomainSpec) (string, error) {
 					ReadOnly: &libvirtxml.DomainDiskReadOnly{},
 				},
 			},
-			Interfaces: []libvirtxml.DomainInterface{{
-				MAC:    &libvirtxml.DomainInterfaceMAC{Address: d.MAC},
-				Source: &libvirtxml.DomainInterfaceSource{Network: &libvirtxml.DomainInterfaceSourceNetwork{Network: d.Network}},
-				Model:  &libvirtxml.DomainInterfaceModel{Type: "virtio"},
-			}},
+			Interfaces: interfaces(d.NICs),
 			Serials: []libvirtxml.DomainSerial{{
 				Source: &libvirtxml.DomainChardevSource{Pty: &libvirtxml.DomainChardevSourcePty{}},
 				Target: &libvirtxml.DomainSerialTarget{Port: &port},
@@ -103,4 +99,26 @@ func DomainXML(d provision.DomainSpec) (string, error) {
 		dom.CPU = &libvirtxml.DomainCPU{Mode: "host-passthrough"}
 	}
 	return dom.Marshal()
+}
+
+// interfaces are the guest's NICs, virtio each, on a libvirt network or an
+// existing host bridge.
+func interfaces(nics []provision.DomainNIC) []libvirtxml.DomainInterface {
+	out := make([]libvirtxml.DomainInterface, 0, len(nics))
+	for _, n := range nics {
+		ifc := libvirtxml.DomainInterface{
+			MAC:   &libvirtxml.DomainInterfaceMAC{Address: n.MAC},
+			Model: &libvirtxml.DomainInterfaceModel{Type: "virtio"},
+		}
+		if n.Bridge != "" {
+			ifc.Source = &libvirtxml.DomainInterfaceSource{Bridge: &libvirtxml.DomainInterfaceSourceBridge{Bridge: n.Bridge}}
+		} else {
+			ifc.Source = &libvirtxml.DomainInterfaceSource{Network: &libvirtxml.DomainInterfaceSourceNetwork{Network: n.Network}}
+		}
+		if n.MTU != 0 {
+			ifc.MTU = &libvirtxml.DomainInterfaceMTU{Size: uint(n.MTU)}
+		}
+		out = append(out, ifc)
+	}
+	return out
 }

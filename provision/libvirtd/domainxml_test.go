@@ -19,8 +19,8 @@ func TestDomainXMLGolden(t *testing.T) {
 		Name: "demo-web", VirtType: "kvm", VCPU: 2, MemoryKiB: 2 << 20,
 		DiskPath: "/pool/fjord-demo-web.qcow2", SeedPath: "/pool/fjord-demo-web-seed.iso",
 		DataPath: "/pool/fjord-demo-web-docker.qcow2",
-		Network:  "lab", MAC: "52:54:00:12:34:56",
-		Meta: provision.HostMeta{Project: "demo", Host: "web", Version: "test", SeedHash: "0123", HostKey: "ssh-ed25519 AAAA", VCPU: 2, Memory: 2 << 30},
+		NICs:     []provision.DomainNIC{{Network: "lab", MAC: "52:54:00:12:34:56"}},
+		Meta:     provision.HostMeta{Project: "demo", Host: "web", Version: "test", SeedHash: "0123", HostKey: "ssh-ed25519 AAAA", VCPU: 2, Memory: 2 << 30},
 	}
 	got, err := DomainXML(spec)
 	if err != nil {

@@ -82,6 +82,7 @@ func (c *Conn) DomainStatus(ctx context.Context, name string) (provision.DomainS
 		for _, a := range i.Addrs {
 			if a.Type == libvirt.IP_ADDR_TYPE_IPV4 {
 				out.Addresses = append(out.Addresses, a.Addr)
+				out.Leases = append(out.Leases, provision.Lease{MAC: i.Hwaddr, Addr: a.Addr})
 			}
 		}
 	}

@@ -46,12 +46,21 @@ func (c *Conn) EnsureNetwork(ctx context.Context, ns provision.NetworkSpec) erro
 	for _, h := range ns.Hosts {
 		dhcp.Hosts = append(dhcp.Hosts, libvirtxml.NetworkDHCPHost{MAC: h.MAC, IP: h.IP, Name: h.Name})
 	}
-	x, err := (&libvirtxml.Network{
+	nx := &libvirtxml.Network{
 		Name:   ns.Name,
 		Bridge: &libvirtxml.NetworkBridge{Name: ns.Bridge, STP: "on", Delay: "0"},
 		DNS:    &libvirtxml.NetworkDNS{Enable: "no"},
 		IPs:    []libvirtxml.NetworkIP{{Address: ns.Gateway, Prefix: uint(ns.Prefix), DHCP: dhcp}},
-	}).Marshal()
+	}
+	if ns.Forward != "" {
+		// Routed or NAT: libvirt's bridge is the guests' gateway (DHCP
+		// gives it as their router); still no DNS.
+		nx.Forward = &libvirtxml.NetworkForward{Mode: ns.Forward}
+	}
+	if ns.MTU != 0 {
+		nx.MTU = &libvirtxml.NetworkMTU{Size: uint(ns.MTU)}
+	}
+	x, err := nx.Marshal()
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,7 @@ pool "default" { # ERROR: Duplicate pool "default"
 
 network "lab" {
   cidr = "192.168.150.0/24"
-  gateway = "192.168.150.1" # ERROR: Unsupported argument
+  dhcp = true # ERROR: Unsupported argument
 }
 
 widget "x" { # ERROR: Unsupported block type
