@@ -1,13 +1,18 @@
 package provision
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fjord-dev/fjord/model"
 )
 
 // fakeSysfs lays out /sys/dev/block/MAJ:MIN for the device holding dir,
@@ -85,5 +90,33 @@ func TestNoBlockDevice(t *testing.T) {
 	err := CheckNVMe(t.TempDir(), t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "not a block device") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+type bridges struct {
+	Hypervisor
+	have map[string]bool
+}
+
+func (b bridges) HasBridge(_ context.Context, name string) (bool, error) { return b.have[name], nil }
+
+// A bridge network's bridge must exist on each hypervisor its hosts are
+// placed on; the error names the network, where it is written, the
+// hypervisor and the hosts.
+func TestCheckBridges(t *testing.T) {
+	c := testConfig("web-0", "web-1")
+	c.Networks = append(c.Networks, model.Network{Name: "lan", Mode: model.NetBridge, Bridge: "br0", CIDR: netip.MustParsePrefix("10.20.0.0/24")})
+	for i := range c.Hosts {
+		c.Hosts[i].Networks = []string{"lan", "net"}
+	}
+	c.Where = func(kind, name, field string) string { return "main.hcl:7" }
+	if err := CheckBridges(context.Background(), c, map[string]Hypervisor{"hv": bridges{newFakeHV(), map[string]bool{"br0": true}}}); err != nil {
+		t.Fatalf("bridge present: %v", err)
+	}
+	err := CheckBridges(context.Background(), c, map[string]Hypervisor{"hv": bridges{newFakeHV(), map[string]bool{}}})
+	var be *BridgeError
+	if !errors.As(err, &be) || be.Network != "lan" || be.Hypervisor != "hv" || strings.Join(be.Hosts, ",") != "web-0,web-1" ||
+		!strings.HasPrefix(err.Error(), `main.hcl:7: network "lan": hypervisor hv has no bridge br0`) {
+		t.Errorf("missing bridge: %v", err)
 	}
 }

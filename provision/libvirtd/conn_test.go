@@ -223,3 +223,37 @@ func TestUnreachableHypervisor(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A nat or route network is libvirt's with <forward>, an isolated one has
+// none; a guest on a bridge gets <interface type='bridge'>.
+func TestForwardedNetworksAndBridgedInterfaces(t *testing.T) {
+	c := open(t)
+	ctx := context.Background()
+	for _, fw := range []string{"", "nat", "route"} {
+		name := "net-" + fw
+		err := c.EnsureNetwork(ctx, provision.NetworkSpec{Name: name, Forward: fw, MTU: 1400, Bridge: "fj" + fw + "0", Gateway: "192.168.90.1", Prefix: 24,
+			RangeStart: "192.168.90.2", RangeEnd: "192.168.90.254"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := c.c.LookupNetworkByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, _ := n.GetXMLDesc(0)
+		n.Free()
+		hasForward := strings.Contains(x, "<forward mode='"+fw+"'")
+		if (fw != "") != hasForward || (fw == "" && strings.Contains(x, "<forward")) || !strings.Contains(x, "<mtu size='1400'/>") {
+			t.Errorf("network with forward %q:\n%s", fw, x)
+		}
+	}
+	x, err := DomainXML(provision.DomainSpec{Name: "proj-web", VirtType: "test", VCPU: 1, MemoryKiB: 1 << 20, DiskPath: "/d.qcow2", SeedPath: "/s.iso",
+		NICs: []provision.DomainNIC{{Bridge: "br0", MAC: "52:54:00:00:00:01", MTU: 9000}, {Network: "backend", MAC: "52:54:00:00:00:02"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(x, `<interface type="bridge">`) || !strings.Contains(x, `<source bridge="br0">`) || !strings.Contains(x, `<mtu size="9000">`) ||
+		!strings.Contains(x, `<interface type="network">`) || !strings.Contains(x, `<source network="backend">`) {
+		t.Errorf("interfaces:\n%s", x)
+	}
+}

@@ -1,0 +1,310 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The e2e LAN, all inside namespaces the test makes: bridge fjlan0 in
+// fjord's namespace stands for the physical network (fjord, on the
+// hypervisor's side, is 10.20.0.1 on it), and namespace fjlan-client is a
+// machine on that network with two addresses: an admin's (.50) and
+// another's (.60).
+const (
+	lanNS       = "fjlan-client"
+	lanBridge   = "fjlan0"
+	lanHost     = "10.20.0.21"
+	lanAdmin    = "10.20.0.50"
+	lanOther    = "10.20.0.60"
+	lanBackendC = "192.168.71.0/24"
+)
+
+// dialEnv makes the test binary a TCP client (see dialHelper): run in the
+// client namespace, it connects from one address to another and reports.
+const dialEnv = "FJORD_E2E_DIAL"
+
+// dialHelper runs instead of the tests when dialEnv is set to
+// "SOURCE DEST:PORT": it connects from SOURCE and prints "open LINE" with
+// the first line the server sent, or "closed ERROR".
+func dialHelper() bool {
+	spec := os.Getenv(dialEnv)
+	if spec == "" {
+		return false
+	}
+	src, dst, _ := strings.Cut(spec, " ")
+	d := net.Dialer{Timeout: 4 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c, err := d.Dial("tcp", dst)
+	if err != nil {
+		fmt.Println("closed", err)
+		return true
+	}
+	c.SetReadDeadline(time.Now().Add(4 * time.Second))
+	buf := make([]byte, 64)
+	n, _ := c.Read(buf)
+	c.Close()
+	fmt.Println("open", strings.TrimSpace(string(buf[:n])))
+	return true
+}
+
+// fromClient connects from src (an address of the client namespace) to dst.
+func fromClient(t *testing.T, src, dst string) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := exec.Command("ip", "netns", "exec", lanNS, self)
+	c.Env = append(os.Environ(), dialEnv+"="+src+" "+dst)
+	out, err := c.Output()
+	if err != nil {
+		t.Fatalf("dial %s → %s: %v", src, dst, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func sh(t *testing.T, script string) {
+	t.Helper()
+	if out, err := exec.Command("bash", "-ec", script).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", script, err, out)
+	}
+}
+
+// lanUp builds the LAN; its cleanup removes it (after fjord's own
+// cleanup, registered later, has destroyed the host).
+func lanUp(t *testing.T) {
+	lanDown()
+	sh(t, fmt.Sprintf(`
+ip netns exec %[1]s ip link add %[2]s type bridge
+ip netns exec %[1]s ip addr add 10.20.0.1/24 dev %[2]s
+ip netns exec %[1]s ip link set %[2]s up
+ip netns add %[3]s
+ip netns exec %[3]s ip link set lo up
+ip link add fjlan-c0 netns %[1]s type veth peer name lan0 netns %[3]s
+ip netns exec %[1]s ip link set fjlan-c0 master %[2]s up
+ip netns exec %[3]s ip addr add %[4]s/24 dev lan0
+ip netns exec %[3]s ip addr add %[5]s/24 dev lan0
+ip netns exec %[3]s ip link set lan0 up
+# The backend network is behind the host: a client that tries routes it there.
+ip netns exec %[3]s ip route add %[6]s via %[7]s
+`, netns, lanBridge, lanNS, lanAdmin, lanOther, lanBackendC, lanHost))
+	t.Cleanup(lanDown)
+}
+
+func lanDown() {
+	exec.Command("ip", "netns", "del", lanNS).Run()
+	exec.Command("ip", "netns", "exec", netns, "ip", "link", "del", lanBridge).Run()
+}
+
+// probeImage is a Docker image (a tar for docker import) holding only the
+// fjord-probe program, which serves a port with -serve.
+func probeImage(t *testing.T) []byte {
+	t.Helper()
+	bin, err := os.ReadFile(filepath.Join(h.root, "canary", "probe.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	tw.WriteHeader(&tar.Header{Name: "probe", Mode: 0o755, Size: int64(len(bin)), Typeflag: tar.TypeReg})
+	tw.Write(bin)
+	tw.Close()
+	return b.Bytes()
+}
+
+// TestLAN puts a host on a bridged LAN with a static address and an
+// isolated backend NIC, and proves from a machine on that LAN what reaches
+// it: SSH from an admin address only, the declared published port, not an
+// undeclared one, not the Docker API, not the backend NIC; then that each
+// exposure check fails when its rule is taken away on the live host.
+func TestLAN(t *testing.T) {
+	dir := filepath.Join(h.root, "e2e", "testdata", "lan")
+	cfg := []string{"-var-file", h.varFile, dir}
+	destroy := func() {
+		if r := fjord(context.Background(), "destroy", "-auto-approve", "-shutdown-timeout", "1s", "-var-file", h.varFile, dir); r.code != 0 {
+			t.Errorf("destroy: exit %d\n%s%s", r.code, r.out, r.err)
+		}
+	}
+	lanUp(t)
+	destroy()
+	t.Cleanup(destroy)
+
+	// A bridge the hypervisor does not have: refused by plan, naming the
+	// file and line, the network, the hypervisor and the host; nothing made.
+	r := fjord(context.Background(), "plan", "-var", "bridge=fjnone0", "-var-file", h.varFile, dir)
+	if r.code == 0 || !strings.Contains(r.err, "main.hcl:") || !strings.Contains(r.err, `network "lan": hypervisor local has no bridge fjnone0, which hosts web`) {
+		t.Fatalf("plan with a missing bridge: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if n := virsh(t, "list", "--all", "--name"); strings.Contains(n, "lan-web") {
+		t.Fatalf("a domain was made: %s", n)
+	}
+
+	// The plan shows the addresses before anything boots.
+	r = fjord(context.Background(), append([]string{"plan"}, cfg...)...)
+	if r.code != 0 || !strings.Contains(r.out, "fj0 10.20.0.21 on lan (static)") || !strings.Contains(r.out, "fj1 192.168.71.") {
+		t.Fatalf("plan: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+
+	start := time.Now()
+	r = fjord(context.Background(), append([]string{"apply", "-auto-approve", "-json"}, cfg...)...)
+	if r.code != 0 {
+		t.Fatalf("apply: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	t.Logf("apply → verified on the LAN: %.1fs", time.Since(start).Seconds())
+	hostKey := ""
+	for _, line := range strings.Split(r.out, "\n") {
+		var ev struct {
+			Result *struct {
+				Hosts []struct {
+					HostKey string `json:"host_key"`
+					Address string `json:"address"`
+				} `json:"hosts"`
+			} `json:"result"`
+		}
+		if json.Unmarshal([]byte(line), &ev) == nil && ev.Result != nil && len(ev.Result.Hosts) == 1 {
+			hostKey = ev.Result.Hosts[0].HostKey
+			if ev.Result.Hosts[0].Address != lanHost {
+				t.Errorf("host address = %s, want the static %s", ev.Result.Hosts[0].Address, lanHost)
+			}
+		}
+	}
+	if hostKey == "" {
+		t.Fatalf("no host key in apply's result:\n%s", r.out)
+	}
+	g := &guest{addr: lanHost, user: "admin", hostKey: hostKey}
+	if out := g.run(t, "ip -br addr show fj0; ip -br addr show fj1; ip route show default"); !strings.Contains(out, "fj0") || !strings.Contains(out, lanHost+"/24") ||
+		!strings.Contains(out, "fj1") || !strings.Contains(out, "default via 10.20.0.1 dev fj0") {
+		t.Errorf("the guest's interfaces:\n%s", out)
+	}
+	backend := strings.Fields(g.run(t, "ip -4 -br addr show fj1 | awk '{print $3}' | cut -d/ -f1"))
+	if len(backend) != 1 {
+		t.Fatalf("no backend address")
+	}
+
+	// SSH from the admin's address on the LAN, with the pinned key; from
+	// another address on the LAN it gets no answer.
+	kh := filepath.Join(h.work, "known_hosts.lan")
+	os.WriteFile(kh, []byte(lanHost+" "+hostKey+"\n"), 0o600)
+	ssh := func(src string) error {
+		return exec.Command("ip", "netns", "exec", lanNS, "ssh", "-b", src, "-i", h.key, "-o", "UserKnownHostsFile="+kh, "-o", "StrictHostKeyChecking=yes",
+			"-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "admin@"+lanHost, "true").Run()
+	}
+	if err := ssh(lanAdmin); err != nil {
+		t.Errorf("ssh from the admin address %s: %v", lanAdmin, err)
+	}
+	if err := ssh(lanOther); err == nil {
+		t.Errorf("ssh from %s, outside admin_sources, was let in", lanOther)
+	}
+
+	// Containers: 8080 is declared, 9090 is not. The guest has no
+	// registry: the image is fjord-probe alone, imported over SSH.
+	imp := exec.Command("ip", "netns", "exec", netns, "ssh", "-i", h.key, "-o", "UserKnownHostsFile="+kh, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
+		"admin@"+lanHost, "sudo docker import - fjord-e2e-web >/dev/null")
+	imp.Stdin = bytes.NewReader(probeImage(t))
+	if out, err := imp.CombinedOutput(); err != nil {
+		t.Fatalf("docker import: %v\n%s", err, out)
+	}
+	run := "sudo docker run -d --read-only --user 10001 --pids-limit 32 --name %s -p %d:8080 fjord-e2e-web /probe -serve 8080"
+	g.run(t, fmt.Sprintf(run, "declared", 8080))
+	g.run(t, fmt.Sprintf(run, "undeclared", 9090))
+	// Both serve: the host reaches each through Docker's own DNAT.
+	for _, port := range []int{8080, 9090} {
+		if out := g.run(t, fmt.Sprintf("timeout 5 bash -c 'exec 3<>/dev/tcp/%s/%d; head -1 <&3'", lanHost, port)); !strings.Contains(out, "fjord-probe") {
+			t.Fatalf("port %d does not serve on the host itself: %q", port, out)
+		}
+	}
+	type reach struct {
+		src, dst, want, why string
+	}
+	outside := []reach{
+		{lanAdmin, lanHost + ":8080", "open fjord-probe", "the declared published port"},
+		{lanOther, lanHost + ":8080", "open fjord-probe", "the declared published port, from anyone on the LAN"},
+		{lanAdmin, lanHost + ":9090", "closed", "an undeclared published port"},
+		{lanAdmin, lanHost + ":2375", "closed", "the Docker API"},
+		{lanAdmin, lanHost + ":2376", "closed", "the Docker API (TLS)"},
+		{lanAdmin, backend[0] + ":8080", "closed", "the published port on the backend NIC"},
+		{lanOther, backend[0] + ":22", "closed", "SSH on the backend NIC"},
+	}
+	for _, c := range outside {
+		if got := fromClient(t, c.src, c.dst); !strings.HasPrefix(got, c.want) {
+			t.Errorf("%s from %s to %s: %s, want %s", c.why, c.src, c.dst, got, c.want)
+		}
+	}
+
+	// fjord verify names the undeclared published port, and the probe
+	// from fjord's side of the LAN finds nothing undeclared open.
+	ids := lanVerify(t, cfg)
+	if strings.Join(ids, ",") != "network.published" {
+		t.Errorf("with an undeclared published port (blocked by the firewall): failing %v, want [network.published]", ids)
+	}
+
+	// Each exposure check fails when its rule goes on the live host, and
+	// passes again when fjord's rules are back.
+	mutations := []struct {
+		name, break_, want string
+		reachable          reach
+	}{
+		{"DOCKER-USER bypassed", "sudo iptables -I DOCKER-USER -j RETURN",
+			"exposure.undeclared,firewall.docker-user,network.published", reach{lanAdmin, lanHost + ":9090", "open", ""}},
+		{"INPUT accepting, a service on the host", "sudo iptables -P INPUT ACCEPT && (sudo setsid -f python3 -m http.server 8000 >/dev/null 2>&1 </dev/null) && sleep 2",
+			"exposure.undeclared,firewall.input,network.published", reach{lanOther, lanHost + ":8000", "open", ""}},
+		{"Docker API port answering", "sudo iptables -I DOCKER-USER -j RETURN && sudo docker run -d --read-only --user 10001 --pids-limit 32 --name api -p 2375:8080 fjord-e2e-web /probe -serve 8080",
+			"exposure.docker-api,exposure.undeclared,firewall.docker-user,network.published", reach{lanAdmin, lanHost + ":2375", "open", ""}},
+	}
+	for _, m := range mutations {
+		g.run(t, m.break_)
+		if got := fromClient(t, m.reachable.src, m.reachable.dst); !strings.HasPrefix(got, m.reachable.want) {
+			t.Errorf("%s: %s from %s: %s (the mutation did not open it)", m.name, m.reachable.dst, m.reachable.src, got)
+		}
+		if ids := lanVerify(t, cfg); strings.Join(ids, ",") != m.want {
+			t.Errorf("%s: failing %v, want [%s]", m.name, ids, m.want)
+		}
+		g.run(t, "sudo pkill -f '[h]ttp.server 8000' || true; sudo docker rm -f api >/dev/null 2>&1 || true; sudo systemctl restart fjord-firewall")
+		if got := fromClient(t, m.reachable.src, m.reachable.dst); !strings.HasPrefix(got, "closed") {
+			t.Errorf("%s: still reachable after fjord-firewall reloaded: %s", m.name, got)
+		}
+	}
+	g.run(t, "sudo docker rm -f undeclared >/dev/null")
+	if ids := lanVerify(t, cfg); len(ids) != 0 {
+		t.Errorf("restored: failing %v", ids)
+	}
+}
+
+// lanVerify runs fjord verify -json on the LAN project and returns the
+// failing check IDs, sorted.
+func lanVerify(t *testing.T, cfg []string) []string {
+	t.Helper()
+	r := fjord(context.Background(), append([]string{"verify", "-json"}, cfg...)...)
+	var rep struct {
+		Hosts []struct {
+			Error  string `json:"error"`
+			Checks []struct {
+				ID, Status, Detail string
+			} `json:"checks"`
+		} `json:"hosts"`
+	}
+	if err := json.Unmarshal([]byte(r.out), &rep); err != nil || len(rep.Hosts) != 1 || rep.Hosts[0].Error != "" {
+		t.Fatalf("verify -json: exit %d, %v\n%s%s", r.code, err, r.out, r.err)
+	}
+	var ids []string
+	for _, c := range rep.Hosts[0].Checks {
+		if c.Status == "fail" {
+			ids = append(ids, c.ID)
+			t.Logf("  %s: %s", c.ID, c.Detail)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
