@@ -513,7 +513,7 @@ func (l *loader) decodeDocker(b *hcl.Block, kind, name string, ctx *hcl.EvalCont
 	}
 	if d.SeccompProfile != "" && !json.Valid([]byte(d.SeccompProfile)) {
 		a.errorAt("docker.seccomp_profile", "Invalid seccomp_profile", "the profile is not JSON; use file(\"profile.json\")")
-	} else if why := permissiveSeccomp(d.SeccompProfile); why != "" {
+	} else if why := model.PermissiveSeccomp(d.SeccompProfile); why != "" {
 		a.errorAt("docker.seccomp_profile", "Permissive seccomp_profile", why)
 	}
 	nets := append([]model.DockerNetwork(nil), d.Networks...)
@@ -692,27 +692,4 @@ func validName(s string) bool {
 		}
 	}
 	return true
-}
-
-// permissiveSeccomp says why a daemon seccomp profile would let every
-// system call it does not name through, or "" when it does not. The
-// profile is decoded as dockerd decodes it (encoding/json: keys match
-// case-insensitively, the last of duplicate keys wins).
-func permissiveSeccomp(profile string) string {
-	if profile == "" {
-		return ""
-	}
-	var p struct {
-		DefaultAction string `json:"defaultAction"`
-	}
-	if err := json.Unmarshal([]byte(profile), &p); err != nil {
-		return fmt.Sprintf("the profile does not decode as a seccomp profile: %v", err)
-	}
-	switch p.DefaultAction {
-	case "":
-		return "the profile has no defaultAction: say what happens to the calls it does not name (SCMP_ACT_ERRNO, as Docker's default profile does)"
-	case "SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE":
-		return fmt.Sprintf("defaultAction %s lets every system call the profile does not name through (CIS 2.17); deny by default (SCMP_ACT_ERRNO) and allow what the containers need", p.DefaultAction)
-	}
-	return ""
 }

@@ -145,8 +145,8 @@ func JudgeInput(s Saved, want Table) []string {
 }
 
 // JudgeDockerUser says what is wrong with the live DOCKER-USER chain: it
-// must hold fjord's rules first, followed by nothing but the RETURN Docker
-// appends, and be FORWARD's first rule.
+// must hold fjord's rules, followed by nothing but the RETURN Docker
+// appends, and FORWARD must jump to it before any rule that accepts.
 func JudgeDockerUser(s Saved, want Table) []string {
 	if want.DockerUser == nil {
 		return nil
@@ -161,12 +161,23 @@ func JudgeDockerUser(s Saved, want Table) []string {
 		got = got[:len(got)-1]
 	}
 	bad := diff(DockerUser, got, want.DockerUser)
-	if fw := s.Rules["FORWARD"]; len(fw) == 0 || fw[0] != "-A FORWARD -j DOCKER-USER" {
-		first := "none"
-		if len(fw) > 0 {
-			first = fmt.Sprintf("%q", strings.TrimPrefix(fw[0], "-A FORWARD "))
+	// Docker puts its jump to DOCKER-USER first, and after a restart
+	// second, behind DOCKER-ISOLATION-STAGE-1 (which only drops or
+	// returns). What matters is that no FORWARD rule can accept a packet
+	// before DOCKER-USER has seen it.
+	jumped := false
+	for _, r := range s.Rules["FORWARD"] {
+		if r == "-A FORWARD -j DOCKER-USER" {
+			jumped = true
+			break
 		}
-		bad = append(bad, fmt.Sprintf("FORWARD does not jump to DOCKER-USER first (its first rule: %s), so Docker's published ports skip fjord's rules", first))
+		if !strings.HasSuffix(r, " -j DROP") && !strings.HasSuffix(r, " -j REJECT") && r != "-A FORWARD -j DOCKER-ISOLATION-STAGE-1" {
+			bad = append(bad, fmt.Sprintf("FORWARD's rule %q comes before its jump to DOCKER-USER, so what it lets through skips fjord's rules", strings.TrimPrefix(r, "-A FORWARD ")))
+			break
+		}
+	}
+	if !jumped && len(bad) == 0 {
+		bad = append(bad, "FORWARD does not jump to DOCKER-USER, so Docker's published ports skip fjord's rules")
 	}
 	return bad
 }

@@ -1,6 +1,8 @@
 package model
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/netip"
 	"sort"
 	"strings"
@@ -147,4 +149,27 @@ func (d Docker) validate(add func(field, format string, args ...any)) {
 			add("docker", "docker network %q is one of Docker's own; choose another name", n.Name)
 		}
 	}
+}
+
+// PermissiveSeccomp says why a daemon seccomp profile would let every
+// system call it does not name through, or "" when it does not. The
+// profile is decoded as dockerd decodes it (encoding/json: keys match
+// case-insensitively, the last of duplicate keys wins).
+func PermissiveSeccomp(profile string) string {
+	if profile == "" {
+		return ""
+	}
+	var p struct {
+		DefaultAction string `json:"defaultAction"`
+	}
+	if err := json.Unmarshal([]byte(profile), &p); err != nil {
+		return fmt.Sprintf("the profile does not decode as a seccomp profile: %v", err)
+	}
+	switch p.DefaultAction {
+	case "":
+		return "the profile has no defaultAction: say what happens to the calls it does not name (SCMP_ACT_ERRNO, as Docker's default profile does)"
+	case "SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE":
+		return fmt.Sprintf("defaultAction %s lets every system call the profile does not name through (CIS 2.17); deny by default (SCMP_ACT_ERRNO) and allow what the containers need", p.DefaultAction)
+	}
+	return ""
 }

@@ -40,6 +40,9 @@ type Event struct {
 	Status     string        `json:"status"`
 	Duration   time.Duration `json:"duration_ns,omitempty"`
 	Message    string        `json:"message,omitempty"`
+	// Progress is set on "progress" events of a phase under way that
+	// moves bytes (an image downloaded, hashed, uploaded).
+	Progress *Progress `json:"progress,omitempty"`
 }
 
 // Options tune Apply.
@@ -212,7 +215,10 @@ func Apply(ctx context.Context, plan *Plan, d *Desired, hvs map[string]Hyperviso
 		im, _ := cfg.Image(c.Name)
 		var err error
 		_, err = a.step(c.Hypervisor, "image."+c.Name, map[bool]string{true: "import", false: "lookup"}[c.Action == Create], func() error {
-			path, err := importImage(ctx, hvs[c.Hypervisor], cfg.Project, c.Pool, im, opts.ImageCache)
+			report := func(p Progress) {
+				a.emit(Event{Object: "image." + c.Name, Hypervisor: c.Hypervisor, Phase: "import", Status: "progress", Progress: &p})
+			}
+			path, err := importImage(ctx, hvs[c.Hypervisor], cfg.Project, c.Pool, im, opts.ImageCache, report)
 			if err == nil {
 				a.images[c.Hypervisor+"/"+c.Pool+"/"+im.Name] = path
 			}

@@ -213,12 +213,25 @@ func (g goodGuest) Run(ctx context.Context, cmd string) (sshx.Result, error) {
 	for _, f := range files {
 		out, _ := os.ReadFile(f)
 		id := filepath.Base(f)
-		if id == "firewall" {
+		switch id {
+		case "firewall":
 			out = []byte(savedFirewall(g.cfg))
+		case "logins":
+			out = []byte(logins(g.cfg))
 		}
 		fmt.Fprintf(&b, "\n@@fjord-source %s\n%s\n@@fjord-source-rc %s 0\n", id, out, id)
 	}
 	return sshx.Result{Stdout: b.String()}, nil
+}
+
+// logins is the logins source on a host of c (testConfig's when nil):
+// root locked, the admin locked with its declared keys.
+func logins(c *model.Config) string {
+	if c == nil {
+		c = testConfig("x")
+	}
+	h := c.Hosts[0]
+	return "@@account root L\n@@account " + h.SSH.User + " L\n" + strings.Join(h.SSH.AuthorizedKeys, "\n") + "\n"
 }
 
 // savedFirewall is what iptables-save prints on a host of testConfig once

@@ -259,7 +259,9 @@ type VolumeSpec struct {
 	// Exactly one of these, or none for an empty volume:
 	Content []byte // uploaded
 	Source  string // local file uploaded
-	Backing *Backing
+	// Progress, when set, is told how far an upload has got.
+	Progress func(Progress)
+	Backing  *Backing
 }
 
 // Backing is the base of an overlay volume.

@@ -20,7 +20,7 @@ import (
 func importImage(ctx context.Context, hv interface {
 	InventoryReader
 	Storage
-}, project, pool string, im model.Image, cacheDir string) (string, error) {
+}, project, pool string, im model.Image, cacheDir string, report func(Progress)) (string, error) {
 	name := ImageVolume(project, im.Name, im.SHA256, im.Format)
 	inv, err := hv.Inventory(ctx, project)
 	if err != nil {
@@ -31,7 +31,7 @@ func importImage(ctx context.Context, hv interface {
 	}
 	src := im.Path
 	if im.URL != "" {
-		if src, err = download(ctx, im, cacheDir); err != nil {
+		if src, err = download(ctx, im, cacheDir, report); err != nil {
 			return "", err
 		}
 	}
@@ -39,10 +39,10 @@ func importImage(ctx context.Context, hv interface {
 	if err != nil {
 		return "", fmt.Errorf("image %q: %w", im.Name, err)
 	}
-	if err := CheckSHA256(src, im.SHA256); err != nil {
+	if err := checkSHA256(src, im.SHA256, report); err != nil {
 		return "", fmt.Errorf("image %q: %w", im.Name, err)
 	}
-	path, err := hv.CreateVolume(ctx, VolumeSpec{Pool: pool, Name: name, Format: im.Format, Capacity: uint64(fi.Size()), Source: src})
+	path, err := hv.CreateVolume(ctx, VolumeSpec{Pool: pool, Name: name, Format: im.Format, Capacity: uint64(fi.Size()), Source: src, Progress: report})
 	if err != nil {
 		return "", err
 	}
@@ -62,14 +62,21 @@ func importImage(ctx context.Context, hv interface {
 }
 
 // CheckSHA256 compares a file's digest with want (lower-case hex).
-func CheckSHA256(path, want string) error {
+func CheckSHA256(path, want string) error { return checkSHA256(path, want, nil) }
+
+// checkSHA256 is CheckSHA256 telling report how far the hashing has got.
+func checkSHA256(path, want string, report func(Progress)) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	var size int64
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	if _, err := io.Copy(h, metered(f, "checksum", size, report)); err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != want {
@@ -79,9 +86,9 @@ func CheckSHA256(path, want string) error {
 }
 
 // download fetches an image URL into the cache once, verified.
-func download(ctx context.Context, im model.Image, cacheDir string) (string, error) {
+func download(ctx context.Context, im model.Image, cacheDir string, report func(Progress)) (string, error) {
 	dst := filepath.Join(cacheDir, im.SHA256+"."+im.Format)
-	if CheckSHA256(dst, im.SHA256) == nil {
+	if checkSHA256(dst, im.SHA256, report) == nil {
 		return dst, nil
 	}
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
@@ -104,14 +111,14 @@ func download(ctx context.Context, im model.Image, cacheDir string) (string, err
 		return "", fmt.Errorf("image cache: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, resp.Body); err != nil {
+	if _, err := io.Copy(tmp, metered(resp.Body, "download", resp.ContentLength, report)); err != nil {
 		tmp.Close()
 		return "", fmt.Errorf("image %q: download %s: %w", im.Name, im.URL, err)
 	}
 	if err := tmp.Close(); err != nil {
 		return "", err
 	}
-	if err := CheckSHA256(tmp.Name(), im.SHA256); err != nil {
+	if err := checkSHA256(tmp.Name(), im.SHA256, report); err != nil {
 		return "", fmt.Errorf("image %q from %s: %w", im.Name, im.URL, err)
 	}
 	return dst, os.Rename(tmp.Name(), dst)

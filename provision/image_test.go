@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,8 +26,15 @@ func TestDownloadVerifiesAndCaches(t *testing.T) {
 	defer srv.Close()
 	cache := t.TempDir()
 	im := model.Image{Name: "deb", URL: srv.URL + "/deb.qcow2", SHA256: hex.EncodeToString(sum[:]), Format: "qcow2"}
+	var steps []string
+	report := func(p Progress) {
+		if p.Step == "download" && p.Total != int64(len(body)) {
+			t.Errorf("download progress without the body's length: %+v", p)
+		}
+		steps = append(steps, fmt.Sprintf("%s %d", p.Step, p.Done))
+	}
 	for i := 0; i < 2; i++ {
-		p, err := download(context.Background(), im, cache)
+		p, err := download(context.Background(), im, cache, report)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -37,9 +45,14 @@ func TestDownloadVerifiesAndCaches(t *testing.T) {
 	if hits != 1 {
 		t.Errorf("downloaded %d times, want once", hits)
 	}
+	// The download and its checksum report their end; the cached copy is
+	// hashed again (reported too) and not fetched.
+	if want := fmt.Sprintf("download %[1]d checksum %[1]d checksum %[1]d", len(body)); strings.Join(steps, " ") != want {
+		t.Errorf("progress = %v, want %s", steps, want)
+	}
 
 	im.SHA256 = strings.Repeat("0", 64)
-	_, err := download(context.Background(), im, cache)
+	_, err := download(context.Background(), im, cache, nil)
 	if err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
 		t.Fatalf("mismatch: %v", err)
 	}
@@ -97,11 +110,11 @@ func TestImportVerifiesTheUploadOnARemoteHypervisor(t *testing.T) {
 	im := model.Image{Name: "deb", Path: src, SHA256: hex.EncodeToString(sum[:]), Format: "qcow2"}
 
 	good := remoteFake{fakeHV: newFakeHV(), sum: im.SHA256}
-	if _, err := importImage(context.Background(), good, "proj", "pool", im, ""); err != nil {
+	if _, err := importImage(context.Background(), good, "proj", "pool", im, "", nil); err != nil {
 		t.Fatalf("matching upload refused: %v", err)
 	}
 	bad := remoteFake{fakeHV: newFakeHV(), sum: strings.Repeat("0", 64)}
-	_, err := importImage(context.Background(), bad, "proj", "pool", im, "")
+	_, err := importImage(context.Background(), bad, "proj", "pool", im, "", nil)
 	if err == nil || !strings.Contains(err.Error(), strings.Repeat("0", 64)) || !strings.Contains(err.Error(), im.SHA256) {
 		t.Fatalf("corrupted upload: %v", err)
 	}

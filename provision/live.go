@@ -21,13 +21,17 @@ import (
 //
 // The host's addresses are then probed from outside with probe (nil: from
 // here, or through a remote hypervisor as SSH goes).
-func CheckHost(ctx context.Context, cfg *model.Config, h model.Host, s verify.Session, hv GuestLife, probe verify.DialFunc) ([]verify.Outcome, error) {
+//
+// sealed says the host's provisioning has finished (cloud-init switched
+// off, seed removed), which the AfterSeal checks then prove.
+func CheckHost(ctx context.Context, cfg *model.Config, h model.Host, s verify.Session, hv GuestLife, probe verify.DialFunc, sealed bool) ([]verify.Outcome, error) {
 	in := SeedInput(cfg, h)
 	seed, err := cloudinit.Render(in)
 	if err != nil {
 		return nil, err
 	}
-	e := verify.Expect{DaemonJSON: seed.DaemonJSON, Docker: h.Docker, Firewall: in.Firewall}
+	e := verify.Expect{DaemonJSON: seed.DaemonJSON, Docker: h.Docker, Firewall: in.Firewall,
+		User: h.SSH.User, AuthorizedKeys: h.SSH.AuthorizedKeys, Sealed: sealed}
 	out, err := verify.Host(ctx, s, e, KVMQuery(hv, DomainName(cfg.Project, h.Name)))
 	if err != nil {
 		return nil, err
@@ -110,7 +114,7 @@ func Verify(ctx context.Context, cfg *model.Config, h model.Host, hv GuestLife, 
 		return fail("ssh: %v", err)
 	}
 	defer g.Close()
-	r.Checks, err = CheckHost(cctx, cfg, h, g, hv, opts.Probe)
+	r.Checks, err = CheckHost(cctx, cfg, h, g, hv, opts.Probe, true)
 	if err != nil {
 		r.Checks = []verify.Outcome{}
 		return fail("%v", err)

@@ -69,7 +69,7 @@ func (a *applier) waitAndVerify(ctx context.Context, hv Hypervisor, h DesiredHos
 		vctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
 		var err error
-		hr.Checks, err = CheckHost(vctx, a.d.Config, h.Spec, g, hv, a.opts.Probe)
+		hr.Checks, err = CheckHost(vctx, a.d.Config, h.Spec, g, hv, a.opts.Probe, false)
 		if err != nil {
 			return err
 		}

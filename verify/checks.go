@@ -10,6 +10,7 @@ import (
 
 	"github.com/fjord-dev/fjord/firewall"
 	"github.com/fjord-dev/fjord/hardening"
+	"github.com/fjord-dev/fjord/model"
 )
 
 // Sources are the commands checks read, keyed by ID. They run as root.
@@ -30,6 +31,10 @@ var Sources = map[string]string{
 	"files":        "for p in " + strings.Join(filePaths(), " ") + "; do [ -e \"$p\" ] && stat -L -c '%n %U:%G %a' \"$p\"; done; true",
 	"networks":     "docker network ls --format '{{.Name}} {{.Internal}}'",
 	"firewall":     "iptables-save -t filter && echo @@ip6 && ip6tables-save -t filter",
+	// The seccomp options the running daemon reports, and the profile file
+	// daemon.json names, if any.
+	"seccomp": `o=$(docker info --format '{{range .SecurityOptions}}{{println .}}{{end}}') || exit 1; printf '%s\n' "$o"; ` +
+		`p=$(sed -n 's/.*"seccomp-profile"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' /etc/docker/daemon.json | head -n 1); case "$p" in /*) echo "@@profile $p"; cat "$p";; esac`,
 	"containers": `for id in $(docker ps -q); do
   echo "@@container $id"; docker inspect "$id"
   pid=$(docker inspect -f '{{.State.Pid}}' "$id")
@@ -182,23 +187,30 @@ func All() []Check {
 				}
 				return ""
 			}},
-		Check{ID: "docker.seccomp", Reference: "CIS 2.17", Title: "Docker applies a seccomp profile", Severity: High, Source: "docker-info",
-			Hint: `remove "seccomp-profile" from daemon.json, or point it at a real profile`,
+		Check{ID: "docker.seccomp", Reference: "CIS 2.17", Title: "Docker applies a seccomp profile that denies by default", Severity: High, Source: "seccomp",
+			Hint: `remove "seccomp-profile" from daemon.json, or point it at a profile whose defaultAction is SCMP_ACT_ERRNO`,
 			Judge: func(o Output, e Expect) string {
-				info, err := dockerInfo(o)
-				if err != "" {
-					return err
-				}
-				for _, s := range info.SecurityOptions {
+				opts, profile, custom := strings.Cut(o.Text, "@@profile ")
+				for _, s := range strings.Split(opts, "\n") {
+					s = strings.TrimSpace(s)
 					if !strings.HasPrefix(s, "name=seccomp") {
 						continue
 					}
 					if strings.Contains(s, "profile=unconfined") {
 						return "the daemon runs containers unconfined"
 					}
+					if !custom {
+						return "" // Docker's builtin profile
+					}
+					// The profile the running daemon names, as it is on disk:
+					// a file swapped under it is what the next start loads.
+					path, body, _ := strings.Cut(profile, "\n")
+					if why := model.PermissiveSeccomp(body); why != "" {
+						return fmt.Sprintf("the daemon's profile %s: %s", strings.TrimSpace(path), why)
+					}
 					return ""
 				}
-				return fmt.Sprintf("SecurityOptions %v have no seccomp entry", info.SecurityOptions)
+				return fmt.Sprintf("docker info's security options have no seccomp entry: %s", orEmpty(strings.TrimSpace(opts)))
 			}},
 		Check{ID: "docker.apparmor", Reference: "CIS 5.1", Title: "Docker applies AppArmor profiles", Severity: High, Source: "docker-info",
 			Hint:  "install apparmor on the host and restart docker",
@@ -338,6 +350,7 @@ func All() []Check {
 	cs = append(cs, engineCheck())
 	cs = append(cs, authzChecks()...)
 	cs = append(cs, runtimeChecks()...)
+	cs = append(cs, accessChecks()...)
 	return cs
 }
 

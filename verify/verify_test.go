@@ -60,7 +60,8 @@ func expect() Expect {
 	b, _ := os.ReadFile(filepath.Join("testdata", "good", "daemon-json"))
 	d := model.HardenedDocker()
 	d.Networks = []model.DockerNetwork{{Name: "backend", Internal: true}}
-	return Expect{DaemonJSON: b, Docker: d, Firewall: testFirewall(d)}
+	return Expect{DaemonJSON: b, Docker: d, Firewall: testFirewall(d), User: "admin", Sealed: true,
+		AuthorizedKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIFVoHCBzjiEhJoSeVmk+4KCqXU2Jk8o6/Ug/U7oMZR3 e2e"}}
 }
 
 // testFirewall is the firewall of the host testdata/good/firewall was read
@@ -141,6 +142,12 @@ func TestEachMutationFailsExactlyItsChecks(t *testing.T) {
 		{"DOCKER-USER let everything through (iptables -I DOCKER-USER -j RETURN)", "firewall", func(o Output) Output {
 			return Output{Text: replace(o.Text, "-A DOCKER-USER -m conntrack", "-A DOCKER-USER -j RETURN\n-A DOCKER-USER -m conntrack")}
 		}, []string{"firewall.docker-user"}},
+		{"docker restarted: its isolation chain before the jump to DOCKER-USER (as Docker 20.10 does)", "firewall", func(o Output) Output {
+			return Output{Text: replace(o.Text, "-A FORWARD -j DOCKER-USER\n-A FORWARD -j DOCKER-ISOLATION-STAGE-1\n", "-A FORWARD -j DOCKER-ISOLATION-STAGE-1\n-A FORWARD -j DOCKER-USER\n")}
+		}, []string{}},
+		{"an ACCEPT before the jump to DOCKER-USER", "firewall", func(o Output) Output {
+			return Output{Text: replace(o.Text, "-A FORWARD -j DOCKER-USER\n", "-A FORWARD -o docker0 -j ACCEPT\n-A FORWARD -j DOCKER-USER\n")}
+		}, []string{"firewall.docker-user"}},
 		{"DOCKER-USER skipped (iptables -D FORWARD -j DOCKER-USER)", "firewall", func(o Output) Output {
 			return Output{Text: replace(o.Text, "-A FORWARD -j DOCKER-USER\n", "")}
 		}, []string{"firewall.docker-user"}},
@@ -150,6 +157,41 @@ func TestEachMutationFailsExactlyItsChecks(t *testing.T) {
 		{"firewall never loaded (no fjord rules, policies ACCEPT)", "firewall", func(Output) Output {
 			return Output{Text: "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:DOCKER-USER - [0:0]\n-A FORWARD -j DOCKER-USER\n-A DOCKER-USER -j RETURN\nCOMMIT\n@@ip6\n*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n"}
 		}, []string{"firewall.input", "firewall.docker-user"}},
+		{"a second account with a password (useradd -m -s /bin/bash ops; passwd ops)", "logins", func(o Output) Output {
+			return Output{Text: o.Text + "\n@@account ops P"}
+		}, []string{"access.logins"}},
+		{"root given a password", "logins", func(o Output) Output {
+			return Output{Text: replace(o.Text, "@@account root L", "@@account root P")}
+		}, []string{"access.logins"}},
+		{"root accepting a key that runs a shell", "logins", func(o Output) Output {
+			return Output{Text: replace(o.Text, "@@account root L", "@@account root L\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8 intruder")}
+		}, []string{"access.logins"}},
+		{"a key added to the admin's authorized_keys", "logins", func(o Output) Output {
+			return Output{Text: o.Text + "\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8 intruder"}
+		}, []string{"access.keys"}},
+		{"the declared key removed", "logins", func(o Output) Output {
+			return Output{Text: replace(o.Text, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIFVoHCBzjiEhJoSeVmk+4KCqXU2Jk8o6/Ug/U7oMZR3 e2e", "")}
+		}, []string{"access.keys"}},
+		{"a sudo rule for another user", "sudoers", func(o Output) Output {
+			return Output{Text: replace(o.Text, "@@group", "ops ALL=(ALL) NOPASSWD: /usr/bin/docker\n@@group")}
+		}, []string{"access.sudo"}},
+		{"a member added to group sudo", "sudoers", func(o Output) Output {
+			return Output{Text: replace(o.Text, "@@group ", "@@group ops")}
+		}, []string{"access.sudo"}},
+		{"a service listening on all addresses", "listeners", func(o Output) Output {
+			return Output{Text: o.Text + "tcp LISTEN 0      5               0.0.0.0:8000  0.0.0.0:* users:((\"python3\",pid=901,fd=3))\n"}
+		}, []string{"network.listeners"}},
+		{"a newer kernel installed, the old one running", "kernels", func(o Output) Output {
+			return Output{Text: o.Text + "6.1.0-51-cloud-amd64\n"}
+		}, []string{"kernel.current"}},
+		{"cloud-init switched on again", "sealed", func(Output) Output { return Output{Text: ""} }, []string{"cloudinit.sealed"}},
+		{"a seed attached", "sealed", func(o Output) Output { return Output{Text: o.Text + "/dev/sr0\n"} }, []string{"cloudinit.sealed"}},
+		{"containers run unconfined by default (seccomp-profile: unconfined)", "seccomp", func(o Output) Output {
+			return Output{Text: replace(o.Text, "profile=default", "profile=unconfined")}
+		}, []string{"docker.seccomp"}},
+		{"a daemon profile swapped for one that allows by default", "seccomp", func(o Output) Output {
+			return Output{Text: replace(o.Text, "profile=default", "profile=custom") + "@@profile /etc/docker/seccomp/fjord.json\n{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": []}\n"}
+		}, []string{"docker.seccomp"}},
 		{"container publishing an undeclared port", "containers", func(Output) Output {
 			b, _ := os.ReadFile("testdata/containers/published")
 			return Output{Text: string(b)}
@@ -451,5 +493,18 @@ func TestDockerProbe(t *testing.T) {
 	}
 	if n := strings.Count(string(inner), `if [ -n "$docker_down" ]`); n != len(dockerSources) {
 		t.Errorf("%d Docker sources guarded, want %d", n, len(dockerSources))
+	}
+}
+
+// A custom profile that denies by default passes docker.seccomp.
+func TestSeccompProfileDenyingByDefaultPasses(t *testing.T) {
+	h := goodHost(t)
+	h.out["seccomp"] = Output{Text: "name=apparmor\nname=seccomp,profile=custom\n@@profile /etc/docker/seccomp/fjord.json\n{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"syscalls\": [{\"names\": [\"read\"], \"action\": \"SCMP_ACT_ALLOW\"}]}\n"}
+	if o := run(t, h, expect())["docker.seccomp"]; o.Status != Pass {
+		t.Errorf("deny-by-default profile: %+v", o)
+	}
+	h.out["seccomp"] = Output{Text: "name=apparmor\nname=seccomp,profile=custom\n@@profile /etc/docker/seccomp/fjord.json\n{\"defaultaction\": \"SCMP_ACT_LOG\"}\n"}
+	if o := run(t, h, expect())["docker.seccomp"]; o.Status != Fail || !strings.Contains(o.Detail, "/etc/docker/seccomp/fjord.json") || !strings.Contains(o.Detail, "SCMP_ACT_LOG") {
+		t.Errorf("a lower-case key, as dockerd decodes it: %+v", o)
 	}
 }

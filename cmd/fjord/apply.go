@@ -172,6 +172,9 @@ func (a *app) execute(ctx context.Context, f *applyFlags, s *session, plan *prov
 func (a *app) eventPrinter(asJSON, multi bool, live *liveStatus) func(provision.Event) {
 	enc := json.NewEncoder(a.stdout)
 	crash := crashHook()
+	// Off a terminal a transfer's progress is a line every 10 s (and at
+	// each step's end); on one it is the live footer's.
+	lastShown := map[string]time.Time{}
 	return func(e provision.Event) {
 		if crash != nil {
 			defer crash(e)
@@ -192,6 +195,20 @@ func (a *app) eventPrinter(asJSON, multi bool, live *liveStatus) func(provision.
 			line = fmt.Sprintf("%s %-24s %s done (%s)\n", e.Time.Format("15:04:05"), obj, e.Phase, e.Duration.Round(100*time.Millisecond))
 		case "fail":
 			line = fmt.Sprintf("%s %-24s %s FAILED after %s\n", e.Time.Format("15:04:05"), obj, e.Phase, e.Duration.Round(100*time.Millisecond))
+		case "progress":
+			if e.Progress == nil {
+				return
+			}
+			if live != nil {
+				live.progress(e)
+				return
+			}
+			key := obj + " " + e.Progress.Step
+			if e.Progress.Done != e.Progress.Total && e.Time.Sub(lastShown[key]) < 10*time.Second {
+				return
+			}
+			lastShown[key] = e.Time
+			line = fmt.Sprintf("%s %-24s %s %s\n", e.Time.Format("15:04:05"), obj, e.Phase, progressText(*e.Progress))
 		}
 		if live != nil {
 			live.event(e, obj, line)

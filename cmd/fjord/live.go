@@ -26,9 +26,10 @@ type liveStatus struct {
 }
 
 type liveLine struct {
-	label string // object, with its hypervisor when there are several
-	phase string
-	since time.Time
+	label    string // object, with its hypervisor when there are several
+	phase    string
+	since    time.Time
+	progress *provision.Progress // the transfer under way, if any
 }
 
 func newLiveStatus(w io.Writer, now func() time.Time) *liveStatus {
@@ -83,6 +84,20 @@ func (l *liveStatus) event(e provision.Event, label, line string) {
 	l.draw()
 }
 
+// progress shows a transfer's progress on its object's line.
+func (l *liveStatus) progress(e provision.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a, ok := l.active[e.Object]
+	if !ok {
+		return
+	}
+	p := *e.Progress
+	a.progress = &p
+	l.active[e.Object] = a
+	l.redraw()
+}
+
 func (l *liveStatus) erase() {
 	if l.drawn > 0 {
 		// Up to the footer's first line, then clear to the end of the screen.
@@ -104,6 +119,10 @@ func (l *liveStatus) draw() {
 	sort.Strings(objs)
 	for _, o := range objs {
 		a := l.active[o]
+		if a.progress != nil {
+			fmt.Fprintf(l.w, "  %-24s %s %s, %s\n", a.label, waitingFor(a.phase), progressText(*a.progress), l.now().Sub(a.since).Round(time.Second))
+			continue
+		}
 		fmt.Fprintf(l.w, "  %-24s %s %s\n", a.label, waitingFor(a.phase), l.now().Sub(a.since).Round(time.Second))
 	}
 	l.drawn = len(objs)
@@ -124,4 +143,30 @@ func waitingFor(phase string) string {
 		return "importing the image…"
 	}
 	return strings.ReplaceAll(phase, "-", " ") + "…"
+}
+
+// progressText is a transfer's progress in words: "upload 120.0 MiB of
+// 300.0 MiB (40%), 4.2 MiB/s, 43s left".
+func progressText(p provision.Progress) string {
+	s := p.Step + " " + bytesText(float64(p.Done))
+	if p.Total > 0 {
+		s += fmt.Sprintf(" of %s (%.0f%%)", bytesText(float64(p.Total)), 100*p.Fraction())
+	}
+	s += fmt.Sprintf(", %s/s", bytesText(p.Rate))
+	if p.Left > 0 {
+		s += fmt.Sprintf(", %s left", p.Left.Round(time.Second))
+	}
+	return s
+}
+
+func bytesText(n float64) string {
+	for _, u := range []struct {
+		name string
+		size float64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size {
+			return fmt.Sprintf("%.1f %s", n/u.size, u.name)
+		}
+	}
+	return fmt.Sprintf("%.0f B", n)
 }

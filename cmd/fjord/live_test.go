@@ -87,3 +87,32 @@ func TestLiveStatusRedrawsConcurrently(t *testing.T) {
 		t.Errorf("screen ends with %d lines, last %q", len(got), got[len(got)-1])
 	}
 }
+
+// An image import's progress is on its footer line on a terminal, and off
+// one a line every 10 s and at each step's end.
+func TestImportProgressIsShown(t *testing.T) {
+	var buf bytes.Buffer
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	now := t0
+	l := newLiveStatus(&buf, func() time.Time { return now })
+	l.event(provision.Event{Object: "image.bookworm", Phase: "import", Status: "start", Time: now}, "image.bookworm", "image.bookworm import…\n")
+	now = t0.Add(30 * time.Second)
+	l.progress(provision.Event{Object: "image.bookworm", Phase: "import", Status: "progress", Time: now,
+		Progress: &provision.Progress{Step: "upload", Done: 120 << 20, Total: 300 << 20, Rate: 4 << 20, Left: 45 * time.Second}})
+	got := screen(buf.String())
+	if want := "  image.bookworm           importing the image… upload 120.0 MiB of 300.0 MiB (40%), 4.0 MiB/s, 45s left, 30s"; got[len(got)-1] != want {
+		t.Errorf("footer:\n%s\nwant %s", strings.Join(got, "\n"), want)
+	}
+
+	var out bytes.Buffer
+	a := &app{stdout: &out}
+	print := a.eventPrinter(false, false, nil)
+	for i := 0; i <= 25; i++ {
+		p := provision.Progress{Step: "download", Done: int64(i) << 20, Total: 25 << 20, Rate: 1 << 20}
+		print(provision.Event{Object: "image.bookworm", Phase: "import", Status: "progress", Time: t0.Add(time.Duration(i) * time.Second), Progress: &p})
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 4 || !strings.Contains(lines[3], "download 25.0 MiB of 25.0 MiB (100%)") || !strings.Contains(lines[1], "download 10.0 MiB of 25.0 MiB (40%), 1.0 MiB/s") {
+		t.Errorf("plain progress lines:\n%s", out.String())
+	}
+}

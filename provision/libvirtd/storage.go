@@ -125,6 +125,9 @@ func (c *Conn) upload(ctx context.Context, v *libvirt.StorageVol, vs provision.V
 		defer f.Close()
 		r = bufio.NewReaderSize(f, 1<<20)
 	}
+	if vs.Progress != nil {
+		r = provision.Metered(r, "upload", int64(vs.Capacity), vs.Progress)
+	}
 	st, err := c.c.NewStream(0)
 	if err != nil {
 		return translate(err)
