@@ -323,8 +323,20 @@ func build(in Input) (parts, error) {
 // as its canonical JSON: the YAML is a function of the same struct, and
 // JSON is an order of magnitude cheaper to produce, which matters when a
 // plan hashes a thousand seeds.
+//
+// The parts fjord changes in place (Parts) enter by name only: their
+// content is recorded and compared on its own, so a change to one of them
+// leaves the seed hash alone and is not a replacement.
 func seedHash(md, nc []byte, cc cloudConfig, pluginSum [32]byte) (string, error) {
 	cc.SSHKeys = sshKeys{}
+	files := make([]writeFile, len(cc.WriteFiles))
+	for i, f := range cc.WriteFiles {
+		if isPart(f.Path) {
+			f.Content = ""
+		}
+		files[i] = f
+	}
+	cc.WriteFiles = files
 	ud, err := json.Marshal(cc)
 	if err != nil {
 		return "", fmt.Errorf("hash user-data: %w", err)

@@ -112,11 +112,28 @@ func TestHashIgnoresHostKeyButNotConfig(t *testing.T) {
 	if c.Hash == a.Hash {
 		t.Error("seed hash did not change with the authorized keys")
 	}
+	// daemon.json changes in place: the seed hash stays, its part's hash moves.
 	in = testInput()
 	in.Docker.ICC = true
 	d, _ := Render(in)
-	if d.Hash == a.Hash {
-		t.Error("seed hash did not change with daemon.json")
+	if d.Hash != a.Hash {
+		t.Error("seed hash changed with daemon.json, which changes in place")
+	}
+	before, _ := Parts(testInput())
+	after, _ := Parts(in)
+	changed := map[string]bool{}
+	for i := range before {
+		if before[i].Hash() != after[i].Hash() {
+			changed[before[i].Name] = true
+		}
+	}
+	if len(changed) != 1 || !changed["daemon-json"] {
+		t.Errorf("parts changed by icc = true: %v, want daemon-json only", changed)
+	}
+	in = testInput()
+	in.Docker.Networks = append(in.Docker.Networks, model.DockerNetwork{Name: "extra"})
+	if e, _ := Render(in); e.Hash == a.Hash {
+		t.Error("seed hash did not change with the Docker networks")
 	}
 	in = testInput()
 	in.AuthzPlugin = []byte("another fjord-authz build")

@@ -280,6 +280,55 @@ func TestLAN(t *testing.T) {
 	if ids := lanVerify(t, cfg); len(ids) != 0 {
 		t.Errorf("restored: failing %v", ids)
 	}
+
+	testInPlace(t, g, dir)
+}
+
+// testInPlace changes what fjord wrote on the running host — the firewall
+// (one more published port), daemon.json (another log driver) and the
+// authz policy (a rule relaxed) — and expects one in-place update that
+// keeps a running container (same PID after Docker's restart), opens the
+// port, and leaves a host that verifies and plans no changes.
+func testInPlace(t *testing.T, g *guest, dir string) {
+	vf := filepath.Join(h.work, "lan-update.fjordvars")
+	os.WriteFile(vf, []byte("publish = [8080, 9090]\nlog_driver = \"local\"\nrelax = { devices = \"the e2e host lends its devices\" }\n"), 0o600)
+	cfg := []string{"-var-file", h.varFile, "-var-file", vf, dir}
+	g.run(t, "sudo docker run -d --read-only --user 10001 --pids-limit 32 --name keeper fjord-e2e-web /probe -serve 8080 >/dev/null")
+	pid := strings.TrimSpace(g.run(t, "sudo docker inspect -f '{{.State.Pid}}' keeper"))
+
+	r := fjord(context.Background(), append([]string{"plan"}, cfg...)...)
+	for _, want := range []string{"update", "firewall (IPv4) changed (in place: reloads the firewall", "daemon.json changed (in place: restarts docker; running containers kept by live-restore)",
+		"authz policy changed (in place: restarts fjord-authz"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("plan lacks %q:\n%s%s", want, r.out, r.err)
+		}
+	}
+	if strings.Contains(r.out, "replace") {
+		t.Fatalf("plan replaces the host:\n%s", r.out)
+	}
+	start := time.Now()
+	r = fjord(context.Background(), append([]string{"apply", "-auto-approve", "-json"}, cfg...)...)
+	if r.code != 0 {
+		t.Fatalf("in-place apply: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	ao := parseApply(t, r.out)
+	t.Logf("in-place update applied and verified in %.1fs; phases %v", time.Since(start).Seconds(), ao.phases)
+	if got := strings.TrimSpace(g.run(t, "sudo docker inspect -f '{{.State.Running}} {{.State.Pid}}' keeper")); got != "true "+pid {
+		t.Errorf("the running container after docker's restart: %s, want true %s (live-restore)", got, pid)
+	}
+	if out := g.run(t, "sudo docker info --format '{{.LoggingDriver}}'"); strings.TrimSpace(out) != "local" {
+		t.Errorf("log driver after the update: %s", out)
+	}
+	g.run(t, "sudo docker run -d --read-only --user 10001 --pids-limit 32 --name now-declared -p 9090:8080 fjord-e2e-web /probe -serve 8080 >/dev/null")
+	if got := fromClient(t, lanAdmin, lanHost+":9090"); !strings.HasPrefix(got, "open fjord-probe") {
+		t.Errorf("9090, declared in place: %s", got)
+	}
+	if ids := lanVerify(t, cfg); len(ids) != 0 {
+		t.Errorf("after the in-place update: failing %v", ids)
+	}
+	if r := fjord(context.Background(), append([]string{"plan"}, cfg...)...); !strings.Contains(r.out, "No changes") {
+		t.Errorf("plan after the update:\n%s%s", r.out, r.err)
+	}
 }
 
 // lanVerify runs fjord verify -json on the LAN project and returns the

@@ -430,7 +430,27 @@ func (a *applier) host(ctx context.Context, c Change, h DesiredHost) HostResult 
 				return fail(err)
 			}
 			ds.State = "restarted"
-		} else if ds.Meta.Protect != h.Meta.Protect || ds.Autostart != h.Meta.Autostart {
+		}
+		if len(c.InPlace) > 0 {
+			if ds.State != "running" && ds.State != "restarted" {
+				if err := timed("start", func() error { return hv.StartDomain(ctx, domain) }); err != nil {
+					return fail(err)
+				}
+			}
+			if c.Reconfigure {
+				// The restart left the record with the new vcpu and memory.
+				inv, err := hv.Inventory(ctx, cfg.Project)
+				if err != nil {
+					return fail(err)
+				}
+				ds, _ = findDomain(inv, domain)
+			}
+			if err := a.updateInPlace(ctx, hv, c, h, ds, &hr, timed); err != nil {
+				return fail(err)
+			}
+			return hr
+		}
+		if !c.Reconfigure && (ds.Meta.Protect != h.Meta.Protect || ds.Autostart != h.Meta.Autostart) {
 			meta := ds.Meta
 			meta.Protect, meta.Autostart = h.Meta.Protect, h.Meta.Autostart
 			if err := timed("metadata", func() error { return hv.SetMeta(ctx, domain, meta) }); err != nil {

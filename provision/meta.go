@@ -3,6 +3,7 @@ package provision
 import (
 	"encoding/xml"
 	"fmt"
+	"github.com/fjord-dev/fjord/cloudinit"
 )
 
 // MetadataNamespace is the XML namespace of fjord's domain metadata.
@@ -35,10 +36,39 @@ type HostMeta struct {
 	MAC        string `xml:"mac"`
 	IP         string `xml:"ip"`
 	// NICs are the interfaces after the management one.
-	NICs      []MetaNIC `xml:"nic"`
-	User      string    `xml:"user"`
-	Protect   bool      `xml:"protect"`
-	Autostart bool      `xml:"autostart"`
+	NICs []MetaNIC `xml:"nic"`
+	// Parts are the hashes of the files fjord changes in place (sshd
+	// drop-in, sysctls, firewall, authz policy, daemon.json), as applied.
+	Parts     []MetaPart `xml:"part"`
+	User      string     `xml:"user"`
+	Protect   bool       `xml:"protect"`
+	Autostart bool       `xml:"autostart"`
+}
+
+// MetaPart is one in-place file's hash, as applied.
+type MetaPart struct {
+	Name string `xml:"name,attr"`
+	Hash string `xml:"hash,attr"`
+}
+
+// PartHashes are the recorded part hashes by name.
+func (m HostMeta) PartHashes() map[string]string {
+	out := map[string]string{}
+	for _, p := range m.Parts {
+		out[p.Name] = p.Hash
+	}
+	return out
+}
+
+// metaParts records hashes in the order cloud-init's parts have.
+func metaParts(hashes map[string]string) []MetaPart {
+	var out []MetaPart
+	for _, name := range cloudinit.PartNames() {
+		if h, ok := hashes[name]; ok {
+			out = append(out, MetaPart{Name: name, Hash: h})
+		}
+	}
+	return out
 }
 
 // MetaNIC is one more interface of a host, as it was made.

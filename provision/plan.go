@@ -53,6 +53,9 @@ type Change struct {
 	Owned bool `json:"owned,omitempty"`
 	// Addresses are the interfaces of a host being created or replaced.
 	Addresses []NICAddress `json:"addresses,omitempty"`
+	// InPlace names the files of a host update written on the running
+	// host (cloudinit.Parts), in the order they are applied.
+	InPlace []string `json:"in_place,omitempty"`
 }
 
 // Plan is the list of changes that would bring actual state to desired state.
@@ -221,7 +224,7 @@ var authzPlugin = sync.OnceValues(func() ([]byte, [sha256.Size]byte) {
 func Prepare(cfg *model.Config, version string) (*Desired, error) {
 	d := &Desired{Config: cfg, Known: knownVolumes(cfg)}
 	for _, h := range cfg.Hosts {
-		hash, err := cloudinit.Hash(SeedInput(cfg, h))
+		hash, parts, err := cloudinit.Digest(SeedInput(cfg, h))
 		if err != nil {
 			return nil, fmt.Errorf("host %q: %w", h.Name, err)
 		}
@@ -230,7 +233,7 @@ func Prepare(cfg *model.Config, version string) (*Desired, error) {
 			Project: cfg.Project, Host: h.Name, Version: version, SeedHash: hash,
 			Hypervisor: h.Hypervisor, VCPU: h.VCPU, Memory: uint64(h.Memory), Disk: uint64(h.Disk),
 			Image: h.Image, ImageSHA: im.SHA256, Pool: h.Pool, Network: h.ManagementNetwork(),
-			MAC: h.MAC, IP: h.IP.String(), NICs: metaNICs(h), User: h.SSH.User, DataDisk: uint64(h.Docker.DataDisk), Protect: h.Protect, Autostart: h.Autostart,
+			MAC: h.MAC, IP: h.IP.String(), NICs: metaNICs(h), Parts: metaParts(parts), User: h.SSH.User, DataDisk: uint64(h.Docker.DataDisk), Protect: h.Protect, Autostart: h.Autostart,
 		}})
 	}
 	return d, nil
@@ -493,7 +496,7 @@ func planHost(project, hv string, h DesiredHost, inv *Inventory) Change {
 		c.Action, c.Reasons = Create, []Reason{{Code: ReasonAbsent, Object: name}}
 		return c
 	}
-	restart, reasons := diffMeta(ds.Meta, h.Meta)
+	restart, inplace, reasons := diffMeta(ds.Meta, h.Meta)
 	// Edited outside fjord (virsh setvcpus, setmaxmem, edit): restore.
 	if ds.VCPU != 0 && ds.VCPU != h.Meta.VCPU && ds.Meta.VCPU == h.Meta.VCPU {
 		restart = append(restart, Reason{Code: ReasonEditedOutside, Field: "vcpu", Old: fmt.Sprint(ds.VCPU), New: fmt.Sprint(h.Meta.VCPU), Effect: EffectRestart})
@@ -506,9 +509,12 @@ func planHost(project, hv string, h DesiredHost, inv *Inventory) Change {
 	}
 	switch {
 	case len(reasons) > 0:
-		c.Action, c.Reasons = Replace, append(reasons, restart...)
-	case len(restart) > 0 && (ds.State == "running" || ds.State == "shutoff"):
-		c.Action, c.Reasons, c.Reconfigure = Update, restart, true
+		c.Action, c.Reasons = Replace, append(append(reasons, restart...), inplace...)
+	case (len(restart) > 0 || len(inplace) > 0) && (ds.State == "running" || ds.State == "shutoff") && !seedLeft(inv, project, h):
+		c.Action, c.Reasons, c.Reconfigure = Update, append(restart, inplace...), len(restart) > 0
+		for _, r := range inplace {
+			c.InPlace = append(c.InPlace, r.Part)
+		}
 	case ds.State == "shutoff":
 		c.Action, c.Reasons = Update, []Reason{{Code: ReasonShutOff}}
 	case ds.State != "running":
@@ -551,7 +557,10 @@ func seedLeft(inv *Inventory, project string, h DesiredHost) bool {
 // diffMeta lists, field by field, how the recorded metadata differs from
 // the desired one: changes libvirt can make in place with a restart (vcpu,
 // memory), and changes that need a new guest.
-func diffMeta(old, want HostMeta) (restart, r []Reason) {
+//
+// inplace are the files fjord changes on the running host (Parts): each a
+// reason whose Object says what it restarts.
+func diffMeta(old, want HostMeta) (restart, inplace, r []Reason) {
 	changed := func(field, a, b string, e Effect) Reason {
 		return Reason{Code: ReasonChanged, Field: field, Old: a, New: b, Effect: e}
 	}
@@ -584,7 +593,14 @@ func diffMeta(old, want HostMeta) (restart, r []Reason) {
 	if old.SeedHash != want.SeedHash {
 		r = append(r, changed("user-data", "", "", EffectReplace))
 	}
-	return restart, r
+	have := old.PartHashes()
+	for _, p := range want.Parts {
+		if have[p.Name] != p.Hash {
+			spec, _ := cloudinit.PartSpec(p.Name)
+			inplace = append(inplace, Reason{Code: ReasonChanged, Field: spec.Label, Effect: EffectInPlace, Object: spec.Restarts, Part: p.Name})
+		}
+	}
+	return restart, inplace, r
 }
 
 func nicList(ns []MetaNIC) string {

@@ -56,7 +56,7 @@ func Diff(a, b *Plan) (diffs []PlanDifference, refusalsDiffer bool) {
 }
 
 func sameChange(a, b Change) bool {
-	return a.Action == b.Action && a.Owned == b.Owned && a.Pool == b.Pool && a.Reconfigure == b.Reconfigure &&
+	return a.Action == b.Action && a.Owned == b.Owned && a.Pool == b.Pool && a.Reconfigure == b.Reconfigure && slices.Equal(a.InPlace, b.InPlace) &&
 		slices.EqualFunc(a.Reasons, b.Reasons, sameReason)
 }
 

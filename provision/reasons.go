@@ -94,6 +94,8 @@ type Reason struct {
 	Owned  bool       `json:"owned,omitempty"`
 	// Candidates are the hypervisors a placement chose among.
 	Candidates []Candidate `json:"candidates,omitempty"`
+	// Part is the in-place file an EffectInPlace change writes.
+	Part string `json:"part,omitempty"`
 }
 
 // String is the reason in the words the plan shows. It is for display
@@ -136,7 +138,11 @@ func (r Reason) String() string {
 		case EffectRestart:
 			s += " (in place, restarts the guest)"
 		case EffectInPlace:
-			s += " (in place)"
+			if r.Object != "" {
+				s += " (in place: " + r.Object + ")"
+			} else {
+				s += " (in place)"
+			}
 		case EffectMetadata:
 			s += " (metadata only)"
 		}

@@ -37,25 +37,42 @@ import (
 func main() {
 	policyFile := flag.String("policy", "/etc/fjord/authz.json", "the policy fjord wrote for this host")
 	socket := flag.String("socket", "/run/docker/plugins/fjord-authz.sock", "where dockerd finds the plugin")
+	check := flag.Bool("check", false, "only check the policy file and exit: 0 when the plugin would enforce it")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if *check {
+		if _, err := readPolicy(*policyFile); err != nil {
+			fmt.Fprintln(os.Stderr, "fjord-authz:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*policyFile, *socket, log); err != nil {
 		log.Error("fjord-authz stopped", "error", err)
 		os.Exit(1)
 	}
 }
 
-func run(policyFile, socket string, log *slog.Logger) error {
+// readPolicy reads and validates the policy the plugin enforces.
+func readPolicy(policyFile string) (authz.Policy, error) {
 	b, err := os.ReadFile(policyFile)
 	if err != nil {
-		return err
+		return authz.Policy{}, err
 	}
 	var p authz.Policy
 	if err := json.Unmarshal(b, &p); err != nil {
-		return fmt.Errorf("%s: %w", policyFile, err)
+		return authz.Policy{}, fmt.Errorf("%s: %w", policyFile, err)
 	}
 	if probs := p.Validate(); len(probs) > 0 {
-		return fmt.Errorf("%s: %v", policyFile, probs)
+		return authz.Policy{}, fmt.Errorf("%s: %v", policyFile, probs)
+	}
+	return p, nil
+}
+
+func run(policyFile, socket string, log *slog.Logger) error {
+	p, err := readPolicy(policyFile)
+	if err != nil {
+		return err
 	}
 	if err := sameMountNamespace(); err != nil {
 		return err

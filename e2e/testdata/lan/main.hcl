@@ -14,6 +14,17 @@ variable "bridge" {
   default = "fjlan0"
 }
 
+# Changed by the test to update the host in place.
+variable "publish" {
+  default = [8080]
+}
+variable "log_driver" {
+  default = "journald"
+}
+variable "relax" {
+  default = {}
+}
+
 hypervisor "local" {
   uri       = "qemu:///system"
   virt_type = "qemu"
@@ -49,12 +60,16 @@ host "web" {
   disk     = "6GiB"
 
   docker {
-    publish = [8080]
+    publish    = var.publish
+    log_driver = var.log_driver
     # fjord (on the hypervisor's side of the LAN) and one admin machine.
     admin_sources = ["10.20.0.1/32", "10.20.0.50/32"]
     waive = {
       "guest.kvm" = "e2e guests run under software emulation: this machine's KVM cannot boot stock kernels"
       "host.kvm"  = "e2e guests run under software emulation: this machine's KVM cannot boot stock kernels"
+    }
+    authz {
+      relax = var.relax
     }
   }
 

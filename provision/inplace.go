@@ -1,0 +1,128 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/fjord-dev/fjord/cloudinit"
+	"github.com/fjord-dev/fjord/sshx"
+	"github.com/fjord-dev/fjord/verify"
+)
+
+// updateInPlace writes the changed parts (c.InPlace) on the running host
+// over its pinned SSH connection, one at a time and in order, each checked
+// before anything restarts and put back if its service does not come
+// back; the record is updated after each, so an apply stopped half way
+// resumes where it was. Then the host is verified as fjord verify does.
+func (a *applier) updateInPlace(ctx context.Context, hv Hypervisor, c Change, h DesiredHost, ds DomainState, hr *HostResult, timed func(string, func() error) error) error {
+	cfg := a.d.Config
+	domain := DomainName(cfg.Project, h.Spec.Name)
+	key, err := sshx.ReadPrivateKey(h.Spec.SSH.PrivateKeyFile)
+	if err != nil {
+		return err
+	}
+	hr.HostKey, hr.Fingerprint = ds.Meta.HostKey, sshx.Fingerprint(ds.Meta.HostKey)
+	hr.Address = CurrentAddress(ctx, hv, domain, ds.Meta.MAC, ds.Meta.IP)
+	var g Guest
+	err = timed("ssh", func() error {
+		var err error
+		g, err = a.waitSSH(ctx, hv, domain, sshx.Target{Addr: net.JoinHostPort(hr.Address, "22"), User: h.Spec.SSH.User, PrivateKey: key, PinnedKey: ds.Meta.HostKey, Via: via(hv)})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	parts, err := cloudinit.Parts(SeedInput(cfg, h.Spec))
+	if err != nil {
+		return err
+	}
+	byName := map[string]cloudinit.Part{}
+	for _, p := range parts {
+		byName[p.Name] = p
+	}
+	meta := ds.Meta
+	applied := meta.PartHashes()
+	for _, name := range c.InPlace {
+		p, ok := byName[name]
+		if !ok {
+			return fmt.Errorf("no in-place file %q in the host's seed", name)
+		}
+		err := timed("update "+name, func() error { return writePart(ctx, g, p) })
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.Label, err)
+		}
+		applied[name] = p.Hash()
+		meta.Parts = metaParts(applied)
+		if err := hv.SetMeta(ctx, domain, meta); err != nil {
+			return fmt.Errorf("recording the new %s: %w", p.Label, err)
+		}
+	}
+	err = timed("verify", func() error {
+		var err error
+		hr.Checks, err = CheckHost(ctx, cfg, h.Spec, g, hv, a.opts.Probe, true)
+		if err != nil {
+			return err
+		}
+		if f := verify.Failed(hr.Checks); len(f) > 0 {
+			return fmt.Errorf("%d of %d checks failed after the update", len(f), len(hr.Checks))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	meta.Protect, meta.Autostart = h.Meta.Protect, h.Meta.Autostart
+	return timed("metadata", func() error { return hv.SetMeta(ctx, domain, meta) })
+}
+
+// Exit codes of partScript.
+const (
+	partCheckFailed  = 11 // the new file failed its check: nothing changed
+	partVerifyFailed = 12 // the configuration with it failed: the old file is back
+	partApplyFailed  = 13 // its service did not come back: the old file is back in force
+)
+
+// partScript replaces p's file with standard input: written beside it,
+// checked, moved over it (the previous kept), the configuration verified
+// and put in force; a failure puts the previous file back (and in force).
+func partScript(p cloudinit.Part) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "set -u\nf=%s; new=\"$f.fjord-new\"; prev=\"$f.fjord-prev\"\n", shellQuote(p.Path))
+	b.WriteString("umask 077\ncat >\"$new\" || exit 10\n")
+	fmt.Fprintf(&b, "chmod %s \"$new\" && chown root:root \"$new\" || exit 10\n", p.Mode)
+	b.WriteString("restore() { if [ -e \"$prev\" ]; then mv -f \"$prev\" \"$f\"; else rm -f \"$f\"; fi; }\n")
+	if p.Check != "" {
+		fmt.Fprintf(&b, "if ! out=$(%s 2>&1); then rm -f \"$new\"; printf '%%s\\n' \"$out\" >&2; exit %d; fi\n", p.Check, partCheckFailed)
+	}
+	b.WriteString("if [ -e \"$f\" ]; then cp -p \"$f\" \"$prev\" || exit 10; fi\nmv -f \"$new\" \"$f\" || exit 10\n")
+	if p.Verify != "" {
+		fmt.Fprintf(&b, "if ! out=$(%s 2>&1); then restore; printf '%%s\\n' \"$out\" >&2; exit %d; fi\n", p.Verify, partVerifyFailed)
+	}
+	fmt.Fprintf(&b, "if ! out=$(%s 2>&1); then restore; %s >/dev/null 2>&1; printf '%%s\\n' \"$out\" >&2; exit %d; fi\n", p.Apply, p.Apply, partApplyFailed)
+	b.WriteString("rm -f \"$prev\"\n")
+	return "sudo -n sh -c " + shellQuote(b.String())
+}
+
+func writePart(ctx context.Context, g Guest, p cloudinit.Part) error {
+	r, err := g.RunInput(ctx, partScript(p), strings.NewReader(p.Content))
+	if err != nil {
+		return err
+	}
+	why := strings.TrimSpace(sshx.Short(r.Stderr + r.Stdout))
+	switch r.ExitCode {
+	case 0:
+		return nil
+	case partCheckFailed:
+		return fmt.Errorf("the new %s fails its check, nothing was changed: %s", p.Path, why)
+	case partVerifyFailed:
+		return fmt.Errorf("the configuration with the new %s is refused (%s); the previous file is back: %s", p.Path, p.Verify, why)
+	case partApplyFailed:
+		return fmt.Errorf("%s did not come back with the new %s; the previous file is back in force: %s", p.Restarts, p.Path, why)
+	}
+	return fmt.Errorf("writing %s failed (exit %d): %s", p.Path, r.ExitCode, why)
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
