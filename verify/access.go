@@ -136,7 +136,9 @@ func accessChecks() []Check {
 				sshd := false
 				for _, l := range parseListeners(o.Text) {
 					sshd = sshd || l.proto == "tcp" && l.port == "22"
-					if l.loopback() || declared[l.proto+" "+l.port] {
+					// dockerd holds each published port open (with or without
+					// its userland proxy): those are network.published's.
+					if l.loopback() || declared[l.proto+" "+l.port] || l.process == "dockerd" || l.process == "docker-proxy" {
 						continue
 					}
 					bad = append(bad, fmt.Sprintf("%s %s:%s (%s)", l.proto, l.addr, l.port, orEmpty(l.process)))

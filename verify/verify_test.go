@@ -181,6 +181,9 @@ func TestEachMutationFailsExactlyItsChecks(t *testing.T) {
 		{"a service listening on all addresses", "listeners", func(o Output) Output {
 			return Output{Text: o.Text + "tcp LISTEN 0      5               0.0.0.0:8000  0.0.0.0:* users:((\"python3\",pid=901,fd=3))\n"}
 		}, []string{"network.listeners"}},
+		{"a published port, which dockerd holds open (network.published judges it)", "listeners", func(o Output) Output {
+			return Output{Text: o.Text + "tcp LISTEN 0      4096            0.0.0.0:9090  0.0.0.0:* users:((\"dockerd\",pid=602,fd=31))\n"}
+		}, []string{}},
 		{"a newer kernel installed, the old one running", "kernels", func(o Output) Output {
 			return Output{Text: o.Text + "6.1.0-51-cloud-amd64\n"}
 		}, []string{"kernel.current"}},
