@@ -241,7 +241,7 @@ func Apply(ctx context.Context, plan *Plan, d *Desired, hvs map[string]Hyperviso
 			sems[c.Hypervisor] = make(chan struct{}, opts.Parallelism)
 		}
 		sem := sems[c.Hypervisor]
-		dh := a.desiredHost(c.Name)
+		dh := a.d.host(c.Name)
 		if err := down[c.Hypervisor]; err != nil {
 			res.Hosts = append(res.Hosts, HostResult{Host: c.Name, Hypervisor: c.Hypervisor, User: dh.Spec.SSH.User,
 				Error: fmt.Sprintf("not attempted: an earlier step on hypervisor %q failed (%s)", c.Hypervisor, firstWords(err))})
@@ -308,21 +308,12 @@ func (a *applier) hostsNeedImage(plan *Plan, c Change) bool {
 		if hc.Kind != KindHost || hc.Hypervisor != c.Hypervisor || (hc.Action != Create && hc.Action != Replace) {
 			continue
 		}
-		h := a.desiredHost(hc.Name)
+		h := a.d.host(hc.Name)
 		if h.Spec.Image == c.Name && h.Spec.Pool == c.Pool {
 			return true
 		}
 	}
 	return false
-}
-
-func (a *applier) desiredHost(name string) DesiredHost {
-	for _, h := range a.d.Hosts {
-		if h.Spec.Name == name {
-			return h
-		}
-	}
-	return DesiredHost{}
 }
 
 // networkSpec builds a libvirt network with a reservation for each host's

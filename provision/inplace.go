@@ -8,7 +8,6 @@ import (
 
 	"github.com/fjord-dev/fjord/cloudinit"
 	"github.com/fjord-dev/fjord/sshx"
-	"github.com/fjord-dev/fjord/verify"
 )
 
 // updateInPlace writes the changed parts (c.InPlace) on the running host
@@ -60,19 +59,8 @@ func (a *applier) updateInPlace(ctx context.Context, hv Hypervisor, c Change, h 
 			return fmt.Errorf("recording the new %s: %w", p.Label, err)
 		}
 	}
-	err = timed("verify", func() error {
-		var err error
-		hr.Checks, err = CheckHost(ctx, cfg, h.Spec, g, hv, a.opts.Probe, true)
-		if err != nil {
-			return err
-		}
-		if f := verify.Failed(hr.Checks); len(f) > 0 {
-			return fmt.Errorf("%d of %d checks failed after the update", len(f), len(hr.Checks))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
+	if err := timed("verify", func() error { return a.verifyHost(ctx, g, hv, h, true, hr) }); err != nil {
+		return fmt.Errorf("after the update: %w", err)
 	}
 	meta.Protect, meta.Autostart = h.Meta.Protect, h.Meta.Autostart
 	return timed("metadata", func() error { return hv.SetMeta(ctx, domain, meta) })
@@ -90,7 +78,7 @@ const (
 // and put in force; a failure puts the previous file back (and in force).
 func partScript(p cloudinit.Part) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "set -u\nf=%s; new=\"$f.fjord-new\"; prev=\"$f.fjord-prev\"\n", shellQuote(p.Path))
+	fmt.Fprintf(&b, "set -u\nf=%s; new=\"$f.fjord-new\"; prev=\"$f.fjord-prev\"\n", sshx.Quote(p.Path))
 	b.WriteString("umask 077\ncat >\"$new\" || exit 10\n")
 	fmt.Fprintf(&b, "chmod %s \"$new\" && chown root:root \"$new\" || exit 10\n", p.Mode)
 	b.WriteString("restore() { if [ -e \"$prev\" ]; then mv -f \"$prev\" \"$f\"; else rm -f \"$f\"; fi; }\n")
@@ -103,7 +91,7 @@ func partScript(p cloudinit.Part) string {
 	}
 	fmt.Fprintf(&b, "if ! out=$(%s 2>&1); then restore; %s >/dev/null 2>&1; printf '%%s\\n' \"$out\" >&2; exit %d; fi\n", p.Apply, p.Apply, partApplyFailed)
 	b.WriteString("rm -f \"$prev\"\n")
-	return "sudo -n sh -c " + shellQuote(b.String())
+	return "sudo -n sh -c " + sshx.Quote(b.String())
 }
 
 func writePart(ctx context.Context, g Guest, p cloudinit.Part) error {
@@ -124,5 +112,3 @@ func writePart(ctx context.Context, g Guest, p cloudinit.Part) error {
 	}
 	return fmt.Errorf("writing %s failed (exit %d): %s", p.Path, r.ExitCode, why)
 }
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

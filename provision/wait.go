@@ -16,6 +16,22 @@ import (
 // consoleLines is how much of the serial console a boot failure shows.
 const consoleLines = 25
 
+// verifyHost runs every check on the host through g (sealed: as fjord
+// verify does, after the seal) into hr.Checks, and fails when one fails.
+func (a *applier) verifyHost(ctx context.Context, g Guest, hv Hypervisor, h DesiredHost, sealed bool, hr *HostResult) error {
+	vctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	var err error
+	hr.Checks, err = CheckHost(vctx, a.d.Config, h.Spec, g, hv, a.opts.Probe, sealed)
+	if err != nil {
+		return err
+	}
+	if f := verify.Failed(hr.Checks); len(f) > 0 {
+		return fmt.Errorf("%d of %d checks failed", len(f), len(hr.Checks))
+	}
+	return nil
+}
+
 // waitAndVerify waits for the host's address, for SSH with the pinned key
 // and for cloud-init, then runs the verification checks.
 func (a *applier) waitAndVerify(ctx context.Context, hv Hypervisor, h DesiredHost, domain, hostKey string, hr *HostResult, timed func(string, func() error) error) error {
@@ -65,19 +81,7 @@ func (a *applier) waitAndVerify(ctx context.Context, hv Hypervisor, h DesiredHos
 	if err != nil {
 		return err
 	}
-	err = timed("verify", func() error {
-		vctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		defer cancel()
-		var err error
-		hr.Checks, err = CheckHost(vctx, a.d.Config, h.Spec, g, hv, a.opts.Probe, false)
-		if err != nil {
-			return err
-		}
-		if f := verify.Failed(hr.Checks); len(f) > 0 {
-			return fmt.Errorf("%d of %d checks failed", len(f), len(hr.Checks))
-		}
-		return nil
-	})
+	err = timed("verify", func() error { return a.verifyHost(ctx, g, hv, h, false, hr) })
 	if err != nil {
 		return err
 	}

@@ -234,3 +234,6 @@ func Short(s string) string {
 	}
 	return s
 }
+
+// Quote makes s one word for a POSIX shell on the remote side.
+func Quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

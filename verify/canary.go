@@ -39,7 +39,7 @@ func canaryScript(tag string) string {
 		fmt.Fprintf(&b, "printf '\\n%s %s\\n'; (%s) 2>&1; printf '\\n%s-rc %s %%d\\n' $?\n", marker, s.id, s.cmd, marker, s.id)
 	}
 	fmt.Fprintf(&b, "docker rmi -f %s >/dev/null 2>&1; true\n", tag)
-	return "sudo -n sh -c " + shellQuote(b.String())
+	return "sudo -n sh -c " + sshx.Quote(b.String())
 }
 
 // RunCanary runs the canary container on the host (one round trip, the

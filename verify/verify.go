@@ -121,7 +121,7 @@ func script(checks []Check) (string, []string) {
 		}
 		fmt.Fprintf(&b, "printf '\\n%s %s\\n'; (%s) 2>&1; printf '\\n%s-rc %s %%d\\n' $?\n", marker, id, src, marker, id)
 	}
-	return "sudo -n sh -c " + shellQuote(b.String()), ids
+	return "sudo -n sh -c " + sshx.Quote(b.String()), ids
 }
 
 // dockerSources are the sources that ask the Docker daemon.
@@ -131,8 +131,6 @@ var dockerSources = map[string]bool{"docker-info": true, "seccomp": true, "netwo
 // a request (it must answer within 60 s, its own retries included).
 const dockerProbe = `if docker_err=$(timeout 60 docker version --format '{{.Server.Version}}' 2>&1 >/dev/null); then docker_down=""; ` +
 	`else docker_down=$(printf '%s' "$docker_err" | tr '\n' ' '); docker_down=${docker_down:-"docker version failed"}; fi`
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // parse splits the combined output into each source's text and exit code.
 func parse(out string) map[string]Output {

@@ -13,6 +13,7 @@ import (
 	"libvirt.org/go/libvirt"
 
 	"github.com/fjord-dev/fjord/provision"
+	"github.com/fjord-dev/fjord/sshx"
 )
 
 // Conn is one libvirt connection. It is safe for concurrent use.
@@ -29,9 +30,6 @@ type Conn struct {
 	// what names it in errors.
 	runRemote func(ctx context.Context, what, cmd string) (string, error)
 }
-
-// shellQuote quotes s for a POSIX shell.
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // backingScript prints the whole disks under the path in $1, one per
 // line, walking sysfs as provision.BackingDevices does.
@@ -57,7 +55,7 @@ func (c *Conn) RemoteBackingDevices(ctx context.Context, path string) ([]string,
 	if c.runRemote == nil {
 		return nil, nil
 	}
-	out, err := c.runRemote(ctx, "finding the disks under "+path, "bash -c "+shellQuote(backingScript)+" fjord-backing "+shellQuote(path))
+	out, err := c.runRemote(ctx, "finding the disks under "+path, "bash -c "+sshx.Quote(backingScript)+" fjord-backing "+sshx.Quote(path))
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +71,7 @@ func (c *Conn) RemoteSHA256(ctx context.Context, path string) (string, error) {
 	if c.runRemote == nil {
 		return "", nil
 	}
-	out, err := c.runRemote(ctx, "sha256sum "+path, "sha256sum -- "+shellQuote(path))
+	out, err := c.runRemote(ctx, "sha256sum "+path, "sha256sum -- "+sshx.Quote(path))
 	if err != nil {
 		return "", err
 	}
@@ -172,7 +170,7 @@ func (c *Conn) HasBridge(ctx context.Context, name string) (bool, error) {
 		}
 		return err == nil, err
 	}
-	out, err := c.runRemote(ctx, "looking for bridge "+name, "if [ -d /sys/class/net/"+shellQuote(name)+"/bridge ]; then echo yes; else echo no; fi")
+	out, err := c.runRemote(ctx, "looking for bridge "+name, "if [ -d /sys/class/net/"+sshx.Quote(name)+"/bridge ]; then echo yes; else echo no; fi")
 	if err != nil {
 		return false, err
 	}

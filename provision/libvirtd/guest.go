@@ -10,6 +10,7 @@ import (
 	"libvirt.org/go/libvirt"
 
 	"github.com/fjord-dev/fjord/provision"
+	"github.com/fjord-dev/fjord/sshx"
 )
 
 // StartDomain boots a defined domain.
@@ -100,7 +101,7 @@ func (c *Conn) ConsoleTail(ctx context.Context, name string, lines int) string {
 		}
 	case c.runRemote != nil:
 		// virtlogd writes the log on the hypervisor, at the same path.
-		s, err := c.runRemote(ctx, "reading the console log", fmt.Sprintf("tail -n %d -- %s", lines, shellQuote(ConsoleLogPath(name))))
+		s, err := c.runRemote(ctx, "reading the console log", fmt.Sprintf("tail -n %d -- %s", lines, sshx.Quote(ConsoleLogPath(name))))
 		if err != nil {
 			return ""
 		}
