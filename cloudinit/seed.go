@@ -44,6 +44,14 @@ type Input struct {
 	AuthzPluginSum *[32]byte
 	// Firewall is the host firewall, loaded before Docker first starts.
 	Firewall firewall.Rules
+	// SSHDOptions and Sysctls are the host's own settings, written after
+	// fjord's hardening in the same files.
+	SSHDOptions map[string]string
+	Sysctls     map[string]string
+	// AptMirror, for an image that may lack Docker, is the mirror it is
+	// installed from at first boot; AptUnsigned trusts it unsigned.
+	AptMirror   string
+	AptUnsigned bool
 }
 
 // NIC is one guest interface as cloud-init configures it: renamed to Name,
@@ -182,6 +190,8 @@ const (
 	FirewallV6Path    = "/etc/fjord/firewall.v6"
 	FirewallUnitPath  = "/etc/systemd/system/fjord-firewall.service"
 	setupScriptPath   = "/usr/local/sbin/fjord-setup"
+	installDockerPath = "/usr/local/sbin/fjord-install-docker"
+	AptMirrorPath     = "/etc/fjord/apt-mirror"
 	DockerWrapperPath = "/usr/local/bin/docker"
 )
 
@@ -295,8 +305,8 @@ func build(in Input) (parts, error) {
 		}},
 		WriteFiles: []writeFile{
 			{Path: DaemonJSONPath, Owner: "root:root", Permissions: "0644", Content: string(daemonJSON)},
-			{Path: SysctlPath, Owner: "root:root", Permissions: "0644", Content: string(hardening.Must("sysctl.conf"))},
-			{Path: SSHDropInPath, Owner: "root:root", Permissions: "0600", Content: string(hardening.Must("sshd.conf"))},
+			{Path: SysctlPath, Owner: "root:root", Permissions: "0644", Content: withOwn(hardening.Must("sysctl.conf"), "sysctls", in.Sysctls, " = ")},
+			{Path: SSHDropInPath, Owner: "root:root", Permissions: "0600", Content: withOwn(hardening.Must("sshd.conf"), "ssh.sshd_options", in.SSHDOptions, " ")},
 			{Path: AuditRulesPath, Owner: "root:root", Permissions: "0640", Content: string(hardening.Must("audit.rules"))},
 			{Path: NetworksPath, Owner: "root:root", Permissions: "0644", Content: networksFile(in.Docker.Networks)},
 			{Path: setupScriptPath, Owner: "root:root", Permissions: "0755", Content: string(hardening.Must("setup.sh"))},
@@ -311,6 +321,18 @@ func build(in Input) (parts, error) {
 			writeFile{Path: FirewallV4Path, Owner: "root:root", Permissions: "0600", Content: in.Firewall.V4.Restore()},
 			writeFile{Path: FirewallV6Path, Owner: "root:root", Permissions: "0600", Content: in.Firewall.V6.Restore()},
 			writeFile{Path: FirewallUnitPath, Owner: "root:root", Permissions: "0644", Content: string(hardening.Must("fjord-firewall.service"))})
+	}
+	if in.AptMirror != "" {
+		// An image that may lack Docker: it is installed from the mirror,
+		// and only from there, before the setup script runs.
+		signing := "signed"
+		if in.AptUnsigned {
+			signing = "unsigned"
+		}
+		cc.WriteFiles = append(cc.WriteFiles,
+			writeFile{Path: AptMirrorPath, Owner: "root:root", Permissions: "0644", Content: in.AptMirror + " " + signing + "\n"},
+			writeFile{Path: installDockerPath, Owner: "root:root", Permissions: "0755", Content: string(hardening.Must("install-docker.sh"))})
+		cc.RunCmd = append([][]string{{installDockerPath}}, cc.RunCmd...)
 	}
 	if in.Docker.SeccompProfile != "" {
 		cc.WriteFiles = append(cc.WriteFiles, writeFile{Path: SeccompProfilePath, Owner: "root:root", Permissions: "0644", Content: in.Docker.SeccompProfile})
@@ -410,4 +432,13 @@ func networksFile(ns []model.DockerNetwork) string {
 		fmt.Fprintf(&b, "%s %s\n", n.Name, kind)
 	}
 	return b.String()
+}
+
+// withOwn is a hardening file followed by the host's own settings (attr in
+// HCL), one "key<sep>value" line each, sorted.
+func withOwn(base []byte, attr string, own map[string]string, sep string) string {
+	if len(own) == 0 {
+		return string(base)
+	}
+	return string(base) + "# Declared for this host in HCL (" + attr + ").\n" + model.SortedLines(own, sep)
 }

@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/fjord-dev/fjord/firewall"
+	"github.com/fjord-dev/fjord/hardening"
 	"github.com/fjord-dev/fjord/model"
 )
 
@@ -234,5 +235,36 @@ func TestDaemonConfigFollowsTheProfile(t *testing.T) {
 	s, _ := Render(Input{Project: "p", Host: "h", AdminUser: "a", Docker: d})
 	if !bytes.Contains(s.UserData, []byte("path: "+SeccompProfilePath)) {
 		t.Error("the custom seccomp profile is not written to the host")
+	}
+}
+
+// A host's own sshd options and sysctls follow fjord's hardening in the
+// same files, change only their parts, and never the seed.
+func TestOwnSettingsAreParts(t *testing.T) {
+	base, _ := Parts(testInput())
+	a, _ := Render(testInput())
+	in := testInput()
+	in.SSHDOptions = map[string]string{"MaxSessions": "4", "Banner": "/etc/issue.net"}
+	in.Sysctls = map[string]string{"vm.max_map_count": "262144"}
+	b, _ := Render(in)
+	if a.Hash != b.Hash {
+		t.Error("seed hash changed with sshd options and sysctls, which change in place")
+	}
+	parts, _ := Parts(in)
+	changed := map[string]string{}
+	for i := range parts {
+		if parts[i].Hash() != base[i].Hash() {
+			changed[parts[i].Name] = parts[i].Content
+		}
+	}
+	if len(changed) != 2 {
+		t.Fatalf("parts changed: %v, want sshd and sysctl", changed)
+	}
+	sshd, sysctl := changed["sshd"], changed["sysctl"]
+	if !strings.HasPrefix(sshd, string(hardening.Must("sshd.conf"))) || !strings.HasSuffix(sshd, "Banner /etc/issue.net\nMaxSessions 4\n") {
+		t.Errorf("sshd drop-in:\n%s", sshd)
+	}
+	if !strings.HasPrefix(sysctl, string(hardening.Must("sysctl.conf"))) || !strings.HasSuffix(sysctl, "vm.max_map_count = 262144\n") {
+		t.Errorf("sysctl file:\n%s", sysctl)
 	}
 }

@@ -375,16 +375,47 @@ func (a *attrs) addr(n, s string) netip.Addr {
 	return ad
 }
 
+var imageSchema = &hcl.BodySchema{
+	Attributes: attrSchema("path", "url", "sha256", "format", "apt_mirror", "apt_unsigned"),
+	Blocks:     []hcl.BlockHeaderSchema{{Type: "build"}},
+}
+
 func (l *loader) decodeImage(b *hcl.Block, ctx *hcl.EvalContext) (model.Image, Diagnostics) {
-	a := l.open(b, "image", ctx, &hcl.BodySchema{Attributes: attrSchema("path", "url", "sha256", "format")})
-	a.required("sha256")
+	a := l.open(b, "image", ctx, imageSchema)
 	a.checkLabel()
 	im := model.Image{
-		Name:   a.name,
-		Path:   a.str("path", ""),
-		URL:    a.str("url", ""),
-		SHA256: strings.ToLower(a.str("sha256", "")),
-		Format: a.str("format", "qcow2"),
+		Name:        a.name,
+		Path:        a.str("path", ""),
+		URL:         a.str("url", ""),
+		SHA256:      strings.ToLower(a.str("sha256", "")),
+		Format:      a.str("format", "qcow2"),
+		AptMirror:   strings.TrimRight(a.str("apt_mirror", ""), "/"),
+		AptUnsigned: a.boolean("apt_unsigned", false),
+	}
+	var builds hcl.Blocks
+	for _, bb := range a.body.Blocks {
+		if bb.Type == "build" {
+			builds = append(builds, bb)
+		}
+	}
+	switch {
+	case len(builds) > 1:
+		a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate build block",
+			Detail: fmt.Sprintf("image %q may have one build block.", a.name), Subject: builds[1].DefRange.Ptr()})
+	case len(builds) == 1:
+		// A golden image: made by fjord, so it has no file or checksum of its own.
+		for _, n := range []string{"path", "url", "sha256"} {
+			if _, ok := a.body.Attributes[n]; ok {
+				a.errorAt(n, "Attribute of a built image", fmt.Sprintf("a built image is made by fjord image build from its build.from image: remove %s", n))
+			}
+		}
+		ba := l.openNested(builds[0], "image", a.name, "build.", ctx, &hcl.BodySchema{Attributes: attrSchema("from", "packages", "network")})
+		ba.required("from")
+		im.Build = &model.ImageBuild{From: ba.str("from", ""), Packages: ba.strings("packages"), Network: ba.str("network", "")}
+		a.diags = append(a.diags, ba.diags...)
+		im.Format = "qcow2"
+	default:
+		a.required("sha256")
 	}
 	if im.Path != "" {
 		im.Path = resolvePath(l.dir, im.Path)
@@ -393,7 +424,7 @@ func (l *loader) decodeImage(b *hcl.Block, ctx *hcl.EvalContext) (model.Image, D
 }
 
 var hostSchema = &hcl.BodySchema{
-	Attributes: attrSchema("count", "hypervisor", "hypervisors", "image", "pool", "network", "networks", "address", "vcpu", "memory", "disk", "protect", "autostart"),
+	Attributes: attrSchema("count", "hypervisor", "hypervisors", "image", "pool", "network", "networks", "address", "vcpu", "memory", "disk", "protect", "autostart", "sysctls"),
 	Blocks:     []hcl.BlockHeaderSchema{{Type: "ssh"}, {Type: "docker"}},
 }
 
@@ -532,7 +563,7 @@ func (l *loader) decodeDocker(b *hcl.Block, kind, name string, ctx *hcl.EvalCont
 	return d, a.diags
 }
 
-var sshSchema = &hcl.BodySchema{Attributes: attrSchema("user", "authorized_keys", "private_key_file")}
+var sshSchema = &hcl.BodySchema{Attributes: attrSchema("user", "authorized_keys", "private_key_file", "sshd_options")}
 
 // decodeHost expands a host block into one host, or count hosts named NAME-I
 // with count.index available in their expressions.
@@ -598,6 +629,7 @@ func (l *loader) decodeHost(b *hcl.Block, ctx *hcl.EvalContext, defHV string) ([
 			Disk:        ha.size("disk", 10*model.GiB),
 			Protect:     ha.boolean("protect", false),
 			Autostart:   ha.boolean("autostart", false),
+			Sysctls:     ha.settings("sysctls", "Invalid sysctl", model.SysctlProblem),
 		}
 		if counted {
 			h.Name = fmt.Sprintf("%s-%d", a.name, i)
@@ -611,6 +643,7 @@ func (l *loader) decodeHost(b *hcl.Block, ctx *hcl.EvalContext, defHV string) ([
 			User:           sa.str("user", ""),
 			AuthorizedKeys: trimAll(sa.strings("authorized_keys")),
 			PrivateKeyFile: sa.str("private_key_file", ""),
+			SSHDOptions:    sa.settings("sshd_options", "Invalid sshd option", model.SSHDOptionProblem),
 		}
 		if h.SSH.PrivateKeyFile != "" {
 			h.SSH.PrivateKeyFile = resolvePath(l.dir, h.SSH.PrivateKeyFile)
@@ -658,6 +691,24 @@ func (a *attrs) addresses() map[string]netip.Addr {
 			continue
 		}
 		out[k] = ad
+	}
+	return out
+}
+
+// settings reads a map attribute of key = value settings, each judged by
+// problem; nil when the attribute is not set.
+func (a *attrs) settings(n, summary string, problem func(k, v string) string) map[string]string {
+	v, ok := a.value(n, cty.Map(cty.String))
+	if !ok {
+		return nil
+	}
+	out := map[string]string{}
+	for k, e := range v.AsValueMap() {
+		if why := problem(k, e.AsString()); why != "" {
+			a.errorAtItem(a.prefix+n, k, summary, why)
+			continue
+		}
+		out[k] = e.AsString()
 	}
 	return out
 }

@@ -231,6 +231,12 @@ func TestDockerProfiles(t *testing.T) {
 	if !loose.ICC || loose.LiveRestore || !loose.Swarm || loose.DataDisk != 0 || !strings.Contains(loose.SeccompProfile, "SCMP_ACT_ERRNO") {
 		t.Errorf("loose = %+v", loose)
 	}
+	if l := hosts["loose"]; l.Sysctls["vm.max_map_count"] != "262144" || l.SSH.SSHDOptions["MaxSessions"] != "4" || len(l.SSH.SSHDOptions) != 2 {
+		t.Errorf("loose sysctls %v, sshd options %v", l.Sysctls, l.SSH.SSHDOptions)
+	}
+	if h := hosts["hardened"]; h.Sysctls != nil || h.SSH.SSHDOptions != nil {
+		t.Errorf("hardened has sysctls %v, sshd options %v it does not declare", h.Sysctls, h.SSH.SSHDOptions)
+	}
 	if len(loose.Networks) != 2 || loose.LogDriver != "syslog" {
 		t.Errorf("loose inherits defaults wrongly: %+v", loose)
 	}

@@ -681,17 +681,37 @@ func BenchmarkSingleHost(b *testing.B) {
 // baseline boots one guest the way a user would script it without fjord
 // and returns the time from the first command to a working SSH login.
 func baseline(ctx context.Context) (time.Duration, error) {
+	t, _, err := baselineOn(ctx, baselineSpec{network: "bench", pool: "/var/lib/fjord/pools/bench", leasePrefix: "192.168.152."})
+	return t, err
+}
+
+// baselineSpec is where a baseline guest goes and what it must do before
+// it counts as ready.
+type baselineSpec struct {
+	network, pool, leasePrefix string
+	userData                   string // more cloud-config after the admin user
+	// ready, when set, is asked over SSH (every 0.5 s) after the first
+	// login whether the guest is ready; the time is taken when it says so.
+	ready string
+	// inside, when set, is run over SSH once the guest is ready; its
+	// output is returned.
+	inside string
+}
+
+// baselineOn boots a baseline guest as spec says, returning the time from
+// the first command to ready (a working SSH login, or spec.ready).
+func baselineOn(ctx context.Context, spec baselineSpec) (time.Duration, string, error) {
 	const name, mac = "bench-baseline", "52:54:00:be:4c:01"
-	dir := "/var/lib/fjord/pools/bench"
+	dir := spec.pool
 	root, data := filepath.Join(dir, "baseline-root.qcow2"), filepath.Join(dir, "baseline-data.qcow2")
 	ud := filepath.Join(h.work, "baseline-user-data")
 	pub, err := os.ReadFile(h.key + ".pub")
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	doc := fmt.Sprintf("#cloud-config\nusers:\n  - name: admin\n    shell: /bin/bash\n    sudo: ALL=(ALL) NOPASSWD:ALL\n    ssh_authorized_keys:\n      - %s\n", strings.TrimSpace(string(pub)))
+	doc := fmt.Sprintf("#cloud-config\nusers:\n  - name: admin\n    shell: /bin/bash\n    sudo: ALL=(ALL) NOPASSWD:ALL\n    ssh_authorized_keys:\n      - %s\n", strings.TrimSpace(string(pub))) + spec.userData
 	if err := os.WriteFile(ud, []byte(doc), 0o600); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	_, bootPoolMissing := exec.Command("virsh", "-c", "qemu:///system", "pool-info", "boot").Output()
 	cleanup := func() {
@@ -713,12 +733,12 @@ func baseline(ctx context.Context) (time.Duration, error) {
 		{"virt-install", "--connect", "qemu:///system", "--name", name, "--import", "--virt-type", "qemu", "--machine", "pc",
 			"--osinfo", "debian11", "--vcpus", "1", "--memory", "2048",
 			"--disk", "path=" + root + ",format=qcow2,bus=virtio", "--disk", "path=" + data + ",format=qcow2,bus=virtio",
-			"--network", "network=bench,mac=" + mac + ",model=virtio", "--graphics", "none", "--noautoconsole",
+			"--network", "network=" + spec.network + ",mac=" + mac + ",model=virtio", "--graphics", "none", "--noautoconsole",
 			"--cloud-init", "user-data=" + ud},
 	}
 	for _, s := range steps {
 		if o, err := exec.CommandContext(ctx, s[0], s[1:]...).CombinedOutput(); err != nil {
-			return 0, fmt.Errorf("%s: %v\n%s", strings.Join(s, " "), err, o)
+			return 0, "", fmt.Errorf("%s: %v\n%s", strings.Join(s, " "), err, o)
 		}
 	}
 	deadline := time.Now().Add(10 * time.Minute)
@@ -727,10 +747,10 @@ func baseline(ctx context.Context) (time.Duration, error) {
 	// libvirt's leases last an hour; virsh prints when they expire.
 	var ip string
 	for ip == "" {
-		o, _ := exec.Command("virsh", "-c", "qemu:///system", "net-dhcp-leases", "bench", "--mac", mac).Output()
+		o, _ := exec.Command("virsh", "-c", "qemu:///system", "net-dhcp-leases", spec.network, "--mac", mac).Output()
 		for _, line := range strings.Split(string(o), "\n") {
 			f := strings.Fields(line)
-			if len(f) < 5 || !strings.HasPrefix(f[4], "192.168.152.") {
+			if len(f) < 5 || !strings.HasPrefix(f[4], spec.leasePrefix) {
 				continue
 			}
 			expiry, err := time.ParseInLocation("2006-01-02 15:04:05", f[0]+" "+f[1], time.Local)
@@ -739,23 +759,35 @@ func baseline(ctx context.Context) (time.Duration, error) {
 			}
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("no lease for %s", mac)
+			return 0, "", fmt.Errorf("no lease for %s", mac)
 		}
 		if ip == "" {
 			time.Sleep(500 * time.Millisecond)
 		}
 	}
+	ssh := func(cmd string) ([]byte, error) {
+		return exec.Command("ip", "netns", "exec", netns, "ssh", "-i", h.key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+			"-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", "admin@"+ip, cmd).Output()
+	}
+	check := "true"
+	if spec.ready != "" {
+		check = spec.ready
+	}
 	for {
-		ssh := exec.Command("ip", "netns", "exec", netns, "ssh", "-i", h.key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-			"-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", "admin@"+ip, "true")
-		if ssh.Run() == nil {
-			return time.Since(t0), nil
+		if _, err := ssh(check); err == nil {
+			break
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("no SSH on %s", ip)
+			return 0, "", fmt.Errorf("not ready (%s) on %s", check, ip)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	took := time.Since(t0)
+	var inside []byte
+	if spec.inside != "" {
+		inside, _ = ssh(spec.inside)
+	}
+	return took, string(inside), nil
 }
 
 // BenchmarkParallelApply applies 1, 2 and 4 hosts at once from a project

@@ -48,7 +48,7 @@ type harness struct {
 var h harness
 
 func TestMain(m *testing.M) {
-	if dialHelper() {
+	if dialHelper() || serveHelper() {
 		os.Exit(0)
 	}
 	if os.Geteuid() != 0 {

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -329,6 +330,102 @@ func testInPlace(t *testing.T, g *guest, dir string) {
 	if r := fjord(context.Background(), append([]string{"plan"}, cfg...)...); !strings.Contains(r.out, "No changes") {
 		t.Errorf("plan after the update:\n%s%s", r.out, r.err)
 	}
+	testDiskAndTuning(t, g, dir, pid)
+}
+
+// testDiskAndTuning grows both disks online and sets a sysctl and an sshd
+// option in one apply while the container keeps running; then an sshd
+// option sshd -t refuses is refused with the host unchanged, and a
+// smaller disk is refused at plan.
+func testDiskAndTuning(t *testing.T, g *guest, dir, pid string) {
+	const common = "publish = [8080, 9090]\nlog_driver = \"local\"\nrelax = { devices = \"the e2e host lends its devices\" }\n"
+	vars := func(name, extra string) []string {
+		vf := filepath.Join(h.work, name+".fjordvars")
+		os.WriteFile(vf, []byte(common+extra), 0o600)
+		return []string{"-var-file", h.varFile, "-var-file", vf, dir}
+	}
+	g.run(t, "echo kept | sudo tee /root/marker /var/lib/docker/marker >/dev/null")
+	size := func() string {
+		return strings.Join(strings.Fields(g.run(t, "lsblk -bndo SIZE /dev/vda; lsblk -bndo SIZE /dev/disk/by-id/virtio-fjord-docker; sudo df -B1 --output=size / /var/lib/docker | tail -2")), " ")
+	}
+	t.Logf("disks before (vda, data, / fs, /var/lib/docker fs): %s", size())
+
+	grown := vars("lan-grow", "disk = \"8GiB\"\ndata_disk = \"12GiB\"\nsysctls = { \"vm.max_map_count\" = \"262144\" }\nsshd_options = { MaxSessions = \"4\" }\n")
+	r := fjord(context.Background(), append([]string{"plan"}, grown...)...)
+	for _, want := range []string{"disk: 6GiB → 8GiB (in place: grows online", "docker data_disk: 10GiB → 12GiB (in place: grows online",
+		"sysctls changed (in place: applies the kernel settings", "sshd drop-in changed (in place: reloads sshd", "1 to update, 0 to replace"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("plan lacks %q:\n%s%s", want, r.out, r.err)
+		}
+	}
+	start := time.Now()
+	r = fjord(context.Background(), append([]string{"apply", "-auto-approve"}, grown...)...)
+	if r.code != 0 {
+		t.Fatalf("growing the disks: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	t.Logf("disks grown, sysctl and sshd option set, verified: %.1fs\n%s", time.Since(start).Seconds(), r.out)
+	got := strings.Fields(size())
+	if len(got) != 4 || got[0] != "8589934592" || got[1] != "12884901888" {
+		t.Errorf("the guest sees disks %v, want 8 GiB and 12 GiB", got)
+	}
+	if len(got) == 4 {
+		if fs, _ := strconv.ParseUint(got[2], 10, 64); fs < 7*1<<30 {
+			t.Errorf("/ is %s bytes after growing the disk to 8 GiB", got[2])
+		}
+		if fs, _ := strconv.ParseUint(got[3], 10, 64); fs < 11*1<<30 {
+			t.Errorf("/var/lib/docker is %s bytes after growing its disk to 12 GiB", got[3])
+		}
+	}
+	if out := g.run(t, "sudo cat /root/marker /var/lib/docker/marker"); out != "kept\nkept\n" {
+		t.Errorf("markers after growing: %q", out)
+	}
+	if out := g.run(t, "/usr/sbin/sysctl -n vm.max_map_count; sudo sshd -T | grep ^maxsessions"); out != "262144\nmaxsessions 4\n" {
+		t.Errorf("sysctl and sshd option in force: %q", out)
+	}
+	if got := strings.TrimSpace(g.run(t, "sudo docker inspect -f '{{.State.Running}} {{.State.Pid}}' keeper")); got != "true "+pid {
+		t.Errorf("the container after growing the disks: %s, want true %s", got, pid)
+	}
+	if r := fjord(context.Background(), append([]string{"plan"}, grown...)...); !strings.Contains(r.out, "No changes") {
+		t.Errorf("plan after growing:\n%s%s", r.out, r.err)
+	}
+
+	// sshd -t refuses the option: nothing changes on the host.
+	broken := vars("lan-broken", "disk = \"8GiB\"\ndata_disk = \"12GiB\"\nsysctls = { \"vm.max_map_count\" = \"262144\" }\nsshd_options = { MaxSessions = \"many\" }\n")
+	dropIn := g.run(t, "sudo cat /etc/ssh/sshd_config.d/10-fjord.conf")
+	r = fjord(context.Background(), append([]string{"apply", "-auto-approve"}, broken...)...)
+	if r.code == 0 || !strings.Contains(r.err+r.out, "is refused (sshd -t); the previous file is back") {
+		t.Errorf("a broken sshd option: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	t.Logf("broken sshd option refused:\n%s", lastLines(r.err, 4))
+	if after := g.run(t, "sudo cat /etc/ssh/sshd_config.d/10-fjord.conf; ls -a /etc/ssh/sshd_config.d | grep fjord- || true"); after != dropIn {
+		t.Errorf("the drop-in after the refused change:\n%s\nwas\n%s", after, dropIn)
+	}
+	if out := g.run(t, "sudo sshd -T | grep ^maxsessions"); out != "maxsessions 4\n" {
+		t.Errorf("sshd after the refused change: %q", out)
+	}
+	if ids := lanVerify(t, grown); len(ids) != 0 {
+		t.Errorf("after the refused change: failing %v", ids)
+	}
+	if r := fjord(context.Background(), append([]string{"plan"}, broken...)...); !strings.Contains(r.out, "sshd drop-in changed (in place") {
+		t.Errorf("the refused change is not planned again:\n%s%s", r.out, r.err)
+	}
+
+	// A smaller disk: refused at plan, nothing changed.
+	r = fjord(context.Background(), append([]string{"apply", "-auto-approve"}, vars("lan-shrink", "disk = \"6GiB\"\ndata_disk = \"12GiB\"\n")...)...)
+	if r.code == 0 || !strings.Contains(r.out+r.err, "fjord never shrinks a disk") {
+		t.Errorf("a smaller disk: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if got := strings.Fields(size()); len(got) < 1 || got[0] != "8589934592" {
+		t.Errorf("the root disk after the refused shrink: %v", got)
+	}
+}
+
+func lastLines(s string, n int) string {
+	ls := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(ls) > n {
+		ls = ls[len(ls)-n:]
+	}
+	return strings.Join(ls, "\n")
 }
 
 // lanVerify runs fjord verify -json on the LAN project and returns the

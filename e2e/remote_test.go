@@ -334,6 +334,44 @@ func TestRemoteFleet(t *testing.T) {
 		}
 	})
 
+	t.Run("a rolling apply stops at the first host's failure and leaves the second untouched", func(t *testing.T) {
+		// An sshd option sshd -t refuses: ci-0 (first in the configuration's
+		// order) refuses it and keeps its drop-in; ci-1 is never touched.
+		vf := filepath.Join(h.work, "fleet-broken.fjordvars")
+		os.WriteFile(vf, []byte(fmt.Sprintf("hv2_host_key = %q\nsshd_options = { MaxSessions = \"many\" }\n", hostKey)), 0o600)
+		broken := []string{"-var-file", h.varFile, "-var-file", vf, dir}
+		r := fjord(ctx, append([]string{"plan"}, broken...)...)
+		if !strings.Contains(r.out, "0 to create, 2 to update, 0 to replace") {
+			t.Fatalf("plan of the sshd change:\n%s%s", r.out, r.err)
+		}
+		ssh := func(host string) string {
+			r := fjord(ctx, "ssh", "-dir", dir, "-var-file", h.varFile, "-var-file", cfg[3], host, "--", "sudo", "cat", "/etc/ssh/sshd_config.d/10-fjord.conf")
+			if r.code != 0 {
+				t.Fatalf("fjord ssh %s: exit %d %s", host, r.code, r.err)
+			}
+			return r.out
+		}
+		before := ssh("ci-1")
+		t1 := time.Now()
+		r = fjord(ctx, append([]string{"apply", "-auto-approve", "-rolling", "-max-unavailable", "1"}, broken...)...)
+		t.Logf("rolling apply stopped after %.1fs:\n%s", time.Since(t1).Seconds(), lastLines(r.out, 6))
+		if r.code == 0 || !strings.Contains(r.out, "The rolling apply stopped: ci-0 failed after 0 host(s) were done; not touched: ci-1.") {
+			t.Errorf("rolling apply with a broken first host: exit %d\n%s%s", r.code, r.out, r.err)
+		}
+		if !strings.Contains(r.out+r.err, "is refused (sshd -t); the previous file is back") {
+			t.Errorf("the first host's failure is not sshd -t's refusal:\n%s%s", r.out, r.err)
+		}
+		if after := ssh("ci-1"); after != before || strings.Contains(after, "MaxSessions") {
+			t.Errorf("ci-1 was touched:\n%s", after)
+		}
+		if got := ssh("ci-0"); strings.Contains(got, "MaxSessions") {
+			t.Errorf("ci-0 kept the refused option:\n%s", got)
+		}
+		if r := fjord(ctx, append([]string{"plan"}, broken...)...); !strings.Contains(r.out, "0 to create, 2 to update, 0 to replace") {
+			t.Errorf("after the stop, both hosts are not still to update:\n%s%s", r.out, r.err)
+		}
+	})
+
 	t1 := time.Now()
 	if r := fjord(ctx, append([]string{"destroy", "-auto-approve"}, cfg...)...); r.code != 0 {
 		t.Fatalf("destroy: exit %d\n%s%s", r.code, r.out, r.err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -112,8 +113,30 @@ type Image struct {
 	Name   string
 	Path   string // local file, or
 	URL    string // downloaded once, then verified
-	SHA256 string // lower-case hex, required
+	SHA256 string // lower-case hex, required (for a built image: its recipe's hash, set by provision)
 	Format string // qcow2 or raw
+	// AptMirror is the Debian mirror guests on this image install
+	// packages from (Docker, when the image lacks it, at first boot; a
+	// build's packages); "" for the image's own sources. AptUnsigned
+	// trusts a mirror whose Release file is not signed (a local
+	// repository).
+	AptMirror   string
+	AptUnsigned bool
+	// Build makes this image from another one (a golden image); Path,
+	// URL and SHA256 are then not set in HCL.
+	Build *ImageBuild
+}
+
+// ImageBuild is the recipe of a golden image: booted once from From, with
+// Docker and what the hardening needs installed, cleaned of everything
+// per-instance, and kept as a base volume.
+type ImageBuild struct {
+	From     string   // the base image's name
+	Packages []string // extra packages baked in
+	// Network is the network the builder guest is attached to (where the
+	// mirror is reached); "" for the management network of the first host
+	// on the image.
+	Network string
 }
 
 // SSH is how fjord and the admin reach a host.
@@ -121,6 +144,10 @@ type SSH struct {
 	User           string
 	AuthorizedKeys []string
 	PrivateKeyFile string
+	// SSHDOptions are sshd_config settings of this host's own, written
+	// after fjord's hardening in its drop-in (SSHDOptionProblem says which
+	// keywords may be set).
+	SSHDOptions map[string]string
 }
 
 // Host is one guest. Hosts declared with count are expanded into one Host
@@ -149,6 +176,9 @@ type Host struct {
 	Docker    Docker
 	Protect   bool // refuse destroy and replace
 	Autostart bool // libvirt starts the guest when the hypervisor boots
+	// Sysctls are kernel settings of this host's own, beside fjord's
+	// hardening (SysctlProblem says which may be set).
+	Sysctls map[string]string
 
 	// Filled by Resolve: one NIC per network; MAC and IP are the first's.
 	NICs []NIC
@@ -253,6 +283,31 @@ func (c *Config) Validate() []Problem {
 	imgs := map[string]bool{}
 	for _, im := range c.Images {
 		imgs[im.Name] = true
+		if im.AptMirror != "" && !strings.HasPrefix(im.AptMirror, "http://") && !strings.HasPrefix(im.AptMirror, "https://") {
+			add("image", im.Name, "apt_mirror", "must be an http:// or https:// URL of a Debian mirror, got %q", im.AptMirror)
+		}
+		if b := im.Build; b != nil {
+			base, ok := c.Image(b.From)
+			switch {
+			case b.From == "":
+				add("image", im.Name, "build.from", "name the image to build from")
+			case !ok:
+				add("image", im.Name, "build.from", "no image block named %q", b.From)
+			case base.Build != nil:
+				add("image", im.Name, "build.from", "image %q is built itself; build from a downloaded or local image", b.From)
+			}
+			for _, p := range b.Packages {
+				if !debPackage.MatchString(p) {
+					add("image", im.Name, "build.packages", "%q is not a Debian package name", p)
+				}
+			}
+			if b.Network != "" {
+				if _, ok := c.Network(b.Network); !ok {
+					add("image", im.Name, "build.network", "no network block named %q", b.Network)
+				}
+			}
+			continue
+		}
 		if (im.Path == "") == (im.URL == "") {
 			add("image", im.Name, "", "set exactly one of path or url")
 		}
@@ -485,6 +540,8 @@ func (c *Config) Network(name string) (Network, bool) {
 	}
 	return Network{}, false
 }
+
+var debPackage = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
 
 // Image returns the image named name.
 func (c *Config) Image(name string) (Image, bool) {

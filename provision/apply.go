@@ -61,6 +61,12 @@ type Options struct {
 	// host name: a rebuild keeps the host's identity.
 	HostKeys map[string]sshx.KeyPair
 	Dial     Dialer // default DialSSH
+	// Rolling works on hosts MaxUnavailable (default 1) at a time across
+	// all hypervisors, each batch verified before the next starts, and
+	// stops at the first batch with a failure: the hosts after it are not
+	// touched, and nothing is deleted.
+	Rolling        bool
+	MaxUnavailable int
 	// Probe opens the connections that test each host's exposure from
 	// outside; default: from here, through the hypervisor for a remote one
 	// (the way SSH goes).
@@ -81,6 +87,16 @@ type HostResult struct {
 	Error       string            `json:"error,omitempty"`
 	// Seconds is how long verifying the host took (fjord verify).
 	Seconds float64 `json:"seconds,omitempty"`
+	// Grown are the disks grown in place, with their new sizes.
+	Grown []GrownDisk `json:"grown,omitempty"`
+}
+
+// GrownDisk is a disk grown online: the volume's new size and the size
+// of the filesystem on it as the guest's df reports it, in bytes.
+type GrownDisk struct {
+	Disk       string `json:"disk"` // PartDisk or PartDataDisk
+	Size       uint64 `json:"size"`
+	Filesystem uint64 `json:"filesystem"`
 }
 
 // OK reports whether the host was checked and no check failed unwaived.
@@ -89,6 +105,16 @@ func (h HostResult) OK() bool { return h.Error == "" && len(verify.Failed(h.Chec
 // Result is the outcome of Apply.
 type Result struct {
 	Hosts []HostResult `json:"hosts"`
+	// Stopped is set when a rolling apply stopped at a failure.
+	Stopped *RollingStop `json:"stopped,omitempty"`
+}
+
+// RollingStop is where a rolling apply stopped: the hosts of the batch
+// that failed, how many hosts were done before, and those never touched.
+type RollingStop struct {
+	Failed    []string `json:"failed"`
+	Done      int      `json:"done"`
+	Untouched []string `json:"untouched"`
 }
 
 // Failed reports whether any host failed.
@@ -213,12 +239,22 @@ func Apply(ctx context.Context, plan *Plan, d *Desired, hvs map[string]Hyperviso
 			continue
 		}
 		im, _ := cfg.Image(c.Name)
+		phase := map[bool]string{true: "import", false: "lookup"}[c.Action == Create]
+		if im.Build != nil && c.Action == Create {
+			phase = "build"
+		}
 		var err error
-		_, err = a.step(c.Hypervisor, "image."+c.Name, map[bool]string{true: "import", false: "lookup"}[c.Action == Create], func() error {
+		_, err = a.step(c.Hypervisor, "image."+c.Name, phase, func() error {
 			report := func(p Progress) {
-				a.emit(Event{Object: "image." + c.Name, Hypervisor: c.Hypervisor, Phase: "import", Status: "progress", Progress: &p})
+				a.emit(Event{Object: "image." + c.Name, Hypervisor: c.Hypervisor, Phase: phase, Status: "progress", Progress: &p})
 			}
-			path, err := importImage(ctx, hvs[c.Hypervisor], cfg.Project, c.Pool, im, opts.ImageCache, report)
+			var path string
+			var err error
+			if phase == "build" {
+				path, err = a.buildImage(ctx, c.Hypervisor, c.Pool, im, report)
+			} else {
+				path, err = importImage(ctx, hvs[c.Hypervisor], cfg.Project, c.Pool, im, opts.ImageCache, report)
+			}
 			if err == nil {
 				a.images[c.Hypervisor+"/"+c.Pool+"/"+im.Name] = path
 			}
@@ -229,46 +265,19 @@ func Apply(ctx context.Context, plan *Plan, d *Desired, hvs map[string]Hyperviso
 		}
 	}
 
-	// 3. Hosts, in parallel with a per-hypervisor limit.
-	var wg sync.WaitGroup
-	sems := map[string]chan struct{}{}
-	var resMu sync.Mutex
-	for _, c := range plan.Changes {
-		if c.Kind != KindHost || (c.Action != Create && c.Action != Replace && c.Action != Update) {
-			continue
-		}
-		if sems[c.Hypervisor] == nil {
-			sems[c.Hypervisor] = make(chan struct{}, opts.Parallelism)
-		}
-		sem := sems[c.Hypervisor]
-		dh := a.d.host(c.Name)
-		if err := down[c.Hypervisor]; err != nil {
-			res.Hosts = append(res.Hosts, HostResult{Host: c.Name, Hypervisor: c.Hypervisor, User: dh.Spec.SSH.User,
-				Error: fmt.Sprintf("not attempted: an earlier step on hypervisor %q failed (%s)", c.Hypervisor, firstWords(err))})
-			continue
-		}
-		wg.Add(1)
-		go func(c Change) {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			defer func() { <-sem }()
-			hr := a.host(ctx, c, dh)
-			resMu.Lock()
-			res.Hosts = append(res.Hosts, hr)
-			resMu.Unlock()
-		}(c)
+	// 3. Hosts, in parallel with a per-hypervisor limit, or rolling.
+	if opts.Rolling {
+		a.rolling(ctx, plan, res, down)
+	} else {
+		a.parallel(ctx, hostChanges(plan), res, down)
 	}
-	wg.Wait()
 
-	// 4. Deletions: hosts, then volumes, then networks and pools.
+	// 4. Deletions: hosts, then volumes, then networks and pools (not
+	// after a rolling apply stopped: what follows the failure is left).
 	var errs []error
 	for _, kind := range []string{KindHost, KindVolume, KindNetwork, KindPool} {
 		for _, c := range plan.Changes {
-			if c.Kind != kind || c.Action != Delete || down[c.Hypervisor] != nil {
+			if c.Kind != kind || c.Action != Delete || down[c.Hypervisor] != nil || res.Stopped != nil {
 				continue
 			}
 			hv := hvs[c.Hypervisor]
@@ -300,6 +309,94 @@ func Apply(ctx context.Context, plan *Plan, d *Desired, hvs map[string]Hyperviso
 		}
 	}
 	return res, errors.Join(errs...)
+}
+
+// parallel works on every host change at once, up to Parallelism per
+// hypervisor.
+func (a *applier) parallel(ctx context.Context, changes []Change, res *Result, down map[string]error) {
+	var wg sync.WaitGroup
+	sems := map[string]chan struct{}{}
+	var resMu sync.Mutex
+	for _, c := range changes {
+		if sems[c.Hypervisor] == nil {
+			sems[c.Hypervisor] = make(chan struct{}, a.opts.Parallelism)
+		}
+		sem := sems[c.Hypervisor]
+		dh := a.d.host(c.Name)
+		if err := down[c.Hypervisor]; err != nil {
+			res.Hosts = append(res.Hosts, HostResult{Host: c.Name, Hypervisor: c.Hypervisor, User: dh.Spec.SSH.User,
+				Error: fmt.Sprintf("not attempted: an earlier step on hypervisor %q failed (%s)", c.Hypervisor, firstWords(err))})
+			continue
+		}
+		wg.Add(1)
+		go func(c Change) {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-sem }()
+			hr := a.host(ctx, c, dh)
+			resMu.Lock()
+			res.Hosts = append(res.Hosts, hr)
+			resMu.Unlock()
+		}(c)
+	}
+	wg.Wait()
+}
+
+// rolling works on the host changes MaxUnavailable at a time, in the
+// plan's order, and stops after the first batch in which a host failed
+// to come up or to verify: the hosts after it are left as they are.
+func (a *applier) rolling(ctx context.Context, plan *Plan, res *Result, down map[string]error) {
+	n := a.opts.MaxUnavailable
+	if n <= 0 {
+		n = 1
+	}
+	// In the configuration's order: web-0, web-1, … whichever hypervisor
+	// each is on.
+	changes := hostChanges(plan)
+	slices.SortStableFunc(changes, func(x, y Change) int {
+		hx, hy := a.d.host(x.Name).Spec, a.d.host(y.Name).Spec
+		if hx.Base != hy.Base {
+			return strings.Compare(hx.Base, hy.Base)
+		}
+		return hx.Index - hy.Index
+	})
+	for i := 0; i < len(changes); i += n {
+		batch := changes[i:min(i+n, len(changes))]
+		from := len(res.Hosts)
+		a.parallel(ctx, batch, res, down)
+		var failed []string
+		for _, hr := range res.Hosts[from:] {
+			if !hr.OK() {
+				failed = append(failed, hr.Host)
+			}
+		}
+		if len(failed) == 0 && ctx.Err() == nil {
+			continue
+		}
+		stop := &RollingStop{Failed: failed, Done: from + len(batch) - len(failed)}
+		for _, c := range changes[i+len(batch):] {
+			stop.Untouched = append(stop.Untouched, c.Name)
+			res.Hosts = append(res.Hosts, HostResult{Host: c.Name, Hypervisor: c.Hypervisor, User: a.d.host(c.Name).Spec.SSH.User,
+				Error: fmt.Sprintf("not attempted: the rolling apply stopped after %s failed", strings.Join(failed, ", "))})
+		}
+		res.Stopped = stop
+		return
+	}
+}
+
+// hostChanges are the plan's changes to hosts that Apply works on.
+func hostChanges(plan *Plan) []Change {
+	var out []Change
+	for _, c := range plan.Changes {
+		if c.Kind == KindHost && (c.Action == Create || c.Action == Replace || c.Action == Update) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // hostsNeedImage reports whether a host change in plan will build on image c.

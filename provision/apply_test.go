@@ -34,6 +34,11 @@ type fakeHV struct {
 	failOn   string // a call that fails, such as "define proj-db"
 	running  int    // domains being defined/started at once, and the peak
 	peak     int
+	// build, when set, is an image builder guest's run: given its
+	// domain, it returns what the guest printed on its console before it
+	// powered itself off.
+	build    func(DomainSpec) string
+	consoles map[string]string
 }
 
 func newFakeHV() *fakeHV {
@@ -124,6 +129,12 @@ func (f *fakeHV) DefineAndStart(ctx context.Context, d DomainSpec) error {
 	}
 	f.mu.Lock()
 	f.domains[d.Name], f.state[d.Name] = d, "running"
+	if f.build != nil && strings.Contains(d.Name, "-image.") {
+		if f.consoles == nil {
+			f.consoles = map[string]string{}
+		}
+		f.consoles[d.Name], f.state[d.Name] = f.build(d), "shutoff"
+	}
 	f.mu.Unlock()
 	return nil
 }
@@ -164,15 +175,23 @@ func (f *fakeHV) DomainStatus(ctx context.Context, name string) (DomainStatus, e
 	if !ok {
 		return DomainStatus{}, ErrNotFound
 	}
-	st := DomainStatus{State: f.state[name], Addresses: []string{"127.0.0.1"}, Reason: d.Name}
-	st.Leases = []Lease{{MAC: d.Meta.MAC, Addr: "127.0.0.1"}}
+	addr := "127.0.0.1"
+	if d.Meta.IP != "" {
+		addr = d.Meta.IP // the guest's reserved address: fake guests tell hosts apart by it
+	}
+	st := DomainStatus{State: f.state[name], Addresses: []string{addr}, Reason: d.Name}
+	st.Leases = []Lease{{MAC: d.Meta.MAC, Addr: addr}}
 	if len(d.NICs) > 0 {
 		st.Leases[0].MAC = d.NICs[0].MAC
 	}
 	return st, nil
 }
 
-func (f *fakeHV) ConsoleTail(ctx context.Context, name string, lines int) string { return "" }
+func (f *fakeHV) ConsoleTail(ctx context.Context, name string, lines int) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.consoles[name]
+}
 
 func (f *fakeHV) RemoveDomain(ctx context.Context, name string, o RemoveOptions) error {
 	f.call("remove " + name)
@@ -191,6 +210,9 @@ func (f *fakeHV) DeletePool(ctx context.Context, name string) error {
 }
 func (f *fakeHV) DeleteNetwork(ctx context.Context, name string) error {
 	return f.call("delete-network " + name)
+}
+func (f *fakeHV) GrowVolume(ctx context.Context, domain, pool, volume string, size uint64) error {
+	return f.call(fmt.Sprintf("grow %s %s/%s %d", domain, pool, volume, size))
 }
 func (f *fakeHV) Close() error { return nil }
 

@@ -29,6 +29,7 @@ type Hypervisor interface {
 	Networks
 	Domains
 	GuestLife
+	Disks
 	Close() error
 }
 
@@ -81,6 +82,15 @@ type Storage interface {
 	DeleteVolume(ctx context.Context, pool, name string) error
 	// DeletePool removes a pool fjord created.
 	DeletePool(ctx context.Context, name string) error
+}
+
+// Disks grow a host's disks while it runs.
+type Disks interface {
+	// GrowVolume grows volume (in pool, attached to domain) to size
+	// bytes: through the running domain, whose guest sees the new size at
+	// once, or on the volume when the domain is not running. A volume
+	// already that size is not an error; a smaller size is refused.
+	GrowVolume(ctx context.Context, domain, pool, volume string, size uint64) error
 }
 
 // Networks builds and removes isolated networks.
@@ -313,7 +323,7 @@ func SeedVolume(project, host string) string { return VolumePrefix(project) + ho
 
 // ImageVolume is a base image imported into a pool.
 func ImageVolume(project, image, sha string, format string) string {
-	return fmt.Sprintf("%simage-%s-%s.%s", VolumePrefix(project), image, sha[:12], format)
+	return fmt.Sprintf("%simage-%s-%s.%s", VolumePrefix(project), image, sha[:min(12, len(sha))], format)
 }
 
 // PoolMarkerVolume marks a pool created by project.

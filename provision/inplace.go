@@ -45,6 +45,27 @@ func (a *applier) updateInPlace(ctx context.Context, hv Hypervisor, c Change, h 
 	meta := ds.Meta
 	applied := meta.PartHashes()
 	for _, name := range c.InPlace {
+		if name == PartDisk || name == PartDataDisk {
+			var fs uint64
+			err := timed("grow "+name, func() error {
+				var err error
+				fs, err = a.growDisk(ctx, hv, g, h, name)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("growing the %s: %w", map[string]string{PartDisk: "root disk", PartDataDisk: "Docker data disk"}[name], err)
+			}
+			hr.Grown = append(hr.Grown, GrownDisk{Disk: name, Size: map[string]uint64{PartDisk: h.Meta.Disk, PartDataDisk: h.Meta.DataDisk}[name], Filesystem: fs})
+			if name == PartDisk {
+				meta.Disk = h.Meta.Disk
+			} else {
+				meta.DataDisk = h.Meta.DataDisk
+			}
+			if err := hv.SetMeta(ctx, domain, meta); err != nil {
+				return fmt.Errorf("recording the new size of the %s: %w", name, err)
+			}
+			continue
+		}
 		p, ok := byName[name]
 		if !ok {
 			return fmt.Errorf("no in-place file %q in the host's seed", name)

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -73,6 +74,10 @@ type PlanOptions struct {
 	Replace []string
 	// Target limits the plan to these hosts and what they need.
 	Target []string
+	// Images limits the plan to building these golden images (by name)
+	// and the pools, networks and base images the builds need: no host
+	// is touched. "*" stands for every image with a build block.
+	Images []string
 }
 
 func hostSet(names []string) map[string]bool {
@@ -145,7 +150,7 @@ func isImageVolume(cfg *model.Config, name string) bool {
 	for _, im := range cfg.Images {
 		prefix := fmt.Sprintf("%simage-%s-", VolumePrefix(cfg.Project), im.Name)
 		rest, ok := strings.CutPrefix(name, prefix)
-		if ok && len(rest) == 12+1+len(im.Format) && isHex(rest[:12]) && rest[12:] == "."+im.Format {
+		if ok && len(rest) >= 12+1+len(im.Format) && isHex(rest[:12]) && (rest[12:] == "."+im.Format || im.Build != nil && rest[12:] == "."+im.Format+".manifest") {
 			return true
 		}
 	}
@@ -156,7 +161,7 @@ func isImageVolume(cfg *model.Config, name string) bool {
 // at its configured checksum, and which image.
 func currentImage(cfg *model.Config, name string) (string, bool) {
 	for _, im := range cfg.Images {
-		if name == ImageVolume(cfg.Project, im.Name, im.SHA256, im.Format) {
+		if name == ImageVolume(cfg.Project, im.Name, im.SHA256, im.Format) || im.Build != nil && name == ManifestVolume(cfg.Project, im.Name, im.SHA256, im.Format) {
 			return im.Name, true
 		}
 	}
@@ -175,6 +180,12 @@ func isHex(s string) bool {
 // SeedInput is the cloud-init input for host h of cfg, without its host key.
 func SeedInput(cfg *model.Config, h model.Host) cloudinit.Input {
 	bin, sum := authzPlugin()
+	// A built image has Docker; another may not, and gets it from its mirror.
+	var mirror string
+	var unsigned bool
+	if im, _ := cfg.Image(h.Image); im.Build == nil {
+		mirror, unsigned = im.AptMirror, im.AptUnsigned
+	}
 	return cloudinit.Input{
 		Project:        cfg.Project,
 		Host:           h.Name,
@@ -187,6 +198,10 @@ func SeedInput(cfg *model.Config, h model.Host) cloudinit.Input {
 		HostBlock:      h.Base,
 		AuthzPlugin:    bin,
 		AuthzPluginSum: &sum,
+		SSHDOptions:    h.SSH.SSHDOptions,
+		Sysctls:        h.Sysctls,
+		AptMirror:      mirror,
+		AptUnsigned:    unsigned,
 	}
 }
 
@@ -222,6 +237,7 @@ var authzPlugin = sync.OnceValues(func() ([]byte, [sha256.Size]byte) {
 
 // Prepare computes each host's metadata, seed hash included.
 func Prepare(cfg *model.Config, version string) (*Desired, error) {
+	resolveImages(cfg, version)
 	d := &Desired{Config: cfg, Known: knownVolumes(cfg)}
 	for _, h := range cfg.Hosts {
 		hash, parts, err := cloudinit.Digest(SeedInput(cfg, h))
@@ -335,6 +351,37 @@ func MakePlan(d *Desired, actual map[string]*Inventory, opts PlanOptions) *Plan 
 				continue
 			}
 			imgSeen[key] = true
+			if im.Build != nil {
+				// A golden image: its base first (the golden volume is an
+				// overlay on it), then the build, done when its manifest is.
+				base, _ := cfg.Image(im.Build.From)
+				bvol := ImageVolume(cfg.Project, base.Name, base.SHA256, base.Format)
+				wantVols[h.Spec.Pool+"/"+bvol] = true
+				wantVols[h.Spec.Pool+"/"+ManifestVolume(cfg.Project, im.Name, im.SHA256, im.Format)] = true
+				if bkey := h.Spec.Pool + "/" + bvol; !imgSeen[bkey] {
+					imgSeen[bkey] = true
+					bc := Change{Kind: KindImage, Name: base.Name, Hypervisor: hv, Pool: h.Spec.Pool}
+					if _, ok := findVolume(inv, h.Spec.Pool, bvol); ok {
+						bc.Action, bc.Reasons = NoOp, []Reason{{Code: ReasonImported, Object: bvol}}
+					} else {
+						bc.Action, bc.Reasons = Create, []Reason{{Code: ReasonImport, Field: h.Spec.Pool, Object: bvol}}
+					}
+					add(bc)
+				}
+				c := Change{Kind: KindImage, Name: im.Name, Hypervisor: hv, Pool: h.Spec.Pool}
+				_, built := findVolume(inv, h.Spec.Pool, ManifestVolume(cfg.Project, im.Name, im.SHA256, im.Format))
+				_, there := findVolume(inv, h.Spec.Pool, vol)
+				switch {
+				case built && there:
+					c.Action, c.Reasons = NoOp, []Reason{{Code: ReasonBuilt, Object: vol}}
+				case there:
+					c.Action, c.Reasons = Create, []Reason{{Code: ReasonBuild, Field: h.Spec.Pool, Object: vol, Old: base.Name, New: "unfinished"}}
+				default:
+					c.Action, c.Reasons = Create, []Reason{{Code: ReasonBuild, Field: h.Spec.Pool, Object: vol, Old: base.Name}}
+				}
+				add(c)
+				continue
+			}
 			c := Change{Kind: KindImage, Name: im.Name, Hypervisor: hv, Pool: h.Spec.Pool}
 			if _, ok := findVolume(inv, h.Spec.Pool, vol); ok {
 				c.Action, c.Reasons = NoOp, []Reason{{Code: ReasonImported, Object: vol}}
@@ -357,6 +404,14 @@ func MakePlan(d *Desired, actual map[string]*Inventory, opts PlanOptions) *Plan 
 			}
 			if replace[h.Spec.Name] && (c.Action == NoOp || c.Action == Update) {
 				c.Action, c.Reasons = Replace, []Reason{{Code: ReasonReplaceRequested}}
+			}
+			if replace[h.Spec.Name] && c.Action == Replace {
+				// Asked for: a smaller disk comes with the new guest.
+				for i, r := range c.Reasons {
+					if r.Effect == EffectRefused {
+						c.Reasons[i].Effect, c.Reasons[i].Object = EffectReplace, ""
+					}
+				}
 			}
 			add(c)
 		}
@@ -385,6 +440,20 @@ func MakePlan(d *Desired, actual map[string]*Inventory, opts PlanOptions) *Plan 
 			}
 			if prot {
 				p.Refused = append(p.Refused, Refusal{Host: c.Name, Action: c.Action, Reasons: c.Reasons})
+			}
+		}
+		for _, c := range p.Changes {
+			if c.Kind != KindHost || c.Hypervisor != hv || c.Action != Replace || replace[c.Name] {
+				continue
+			}
+			var shrink []Reason
+			for _, r := range c.Reasons {
+				if r.Effect == EffectRefused {
+					shrink = append(shrink, r)
+				}
+			}
+			if len(shrink) > 0 {
+				p.Refused = append(p.Refused, Refusal{Host: c.Name, Action: c.Action, Reasons: shrink, Shrink: true})
 			}
 		}
 		// Volumes of the project's domains are fjord's too, even when the
@@ -429,6 +498,9 @@ func MakePlan(d *Desired, actual map[string]*Inventory, opts PlanOptions) *Plan 
 	if len(opts.Target) > 0 {
 		p.target(d, hostSet(opts.Target))
 	}
+	if len(opts.Images) > 0 {
+		p.onlyImages(d, opts.Images)
+	}
 	p.addresses(d)
 	return p
 }
@@ -463,6 +535,32 @@ func (d *Desired) host(name string) DesiredHost {
 		}
 	}
 	return DesiredHost{}
+}
+
+// onlyImages keeps the builds of the named images, their base images and
+// the pools and networks of the hosts on them.
+func (p *Plan) onlyImages(d *Desired, names []string) {
+	want := map[string]bool{}
+	for _, im := range d.Config.Images {
+		if im.Build != nil && (slices.Contains(names, im.Name) || slices.Contains(names, "*")) {
+			want[KindImage+"/"+im.Name], want[KindImage+"/"+im.Build.From] = true, true
+			for _, h := range d.Hosts {
+				if h.Spec.Image == im.Name {
+					want[KindPool+"/"+h.Spec.Pool] = true
+					for _, n := range h.Spec.Networks {
+						want[KindNetwork+"/"+n] = true
+					}
+				}
+			}
+		}
+	}
+	var kept []Change
+	for _, c := range p.Changes {
+		if want[c.Kind+"/"+c.Name] && c.Action != Delete {
+			kept = append(kept, c)
+		}
+	}
+	p.Changes, p.Refused = kept, nil
 }
 
 // target keeps only the targeted hosts' changes and the pools, networks and
@@ -575,12 +673,25 @@ func diffMeta(old, want HostMeta) (restart, inplace, r []Reason) {
 	if old.Memory != want.Memory {
 		restart = append(restart, changed("memory", model.Size(old.Memory).String(), model.Size(want.Memory).String(), EffectRestart))
 	}
-	if old.Disk != want.Disk {
-		r = append(r, changed("disk", model.Size(old.Disk).String(), model.Size(want.Disk).String(), EffectReplace))
+	// Disks grow online, first among the in-place changes; a disk added
+	// or removed needs a new guest; one that would shrink is refused.
+	disk := func(field, part string, a, b uint64) {
+		switch {
+		case a == b:
+		case a == 0 || b == 0:
+			r = append(r, changed(field, model.Size(a).String(), model.Size(b).String(), EffectReplace))
+		case b > a:
+			grow := changed(field, model.Size(a).String(), model.Size(b).String(), EffectInPlace)
+			grow.Object, grow.Part = "grows online, the filesystem with it (nothing restarts)", part
+			inplace = append(inplace, grow)
+		default:
+			shrink := changed(field, model.Size(a).String(), model.Size(b).String(), EffectRefused)
+			shrink.Object = "a disk is never made smaller"
+			r = append(r, shrink)
+		}
 	}
-	if old.DataDisk != want.DataDisk {
-		r = append(r, changed("docker data_disk", model.Size(old.DataDisk).String(), model.Size(want.DataDisk).String(), EffectReplace))
-	}
+	disk("disk", PartDisk, old.Disk, want.Disk)
+	disk("docker data_disk", PartDataDisk, old.DataDisk, want.DataDisk)
 	str("image", old.Image, want.Image)
 	if old.Image == want.Image && old.ImageSHA != want.ImageSHA {
 		r = append(r, changed("image sha256", "", "", EffectReplace))
@@ -652,4 +763,13 @@ func findVolume(inv *Inventory, pool, name string) (VolumeState, bool) {
 		}
 	}
 	return VolumeState{}, false
+}
+
+func hasReason(rs []Reason, code ReasonCode) bool {
+	for _, r := range rs {
+		if r.Code == code {
+			return true
+		}
+	}
+	return false
 }

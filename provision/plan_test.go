@@ -100,14 +100,14 @@ func TestPlan(t *testing.T) {
 			want:   []string{"update host.web: vcpu: 1 → 2 (in place, restarts the guest); memory: 1GiB → 2GiB (in place, restarts the guest)"},
 		},
 		{
-			name: "memory and disk changed: the disk needs a new guest",
+			name: "memory and disk changed: the guest restarts, the disk grows online",
 			desired: func() *Desired {
 				c := testConfig("web")
 				c.Hosts[0].Memory, c.Hosts[0].Disk = 2*model.GiB, 8*model.GiB
 				return prepare(t, c)
 			}(),
 			actual: func() *Inventory { return applied(base) },
-			want:   []string{"replace host.web: disk: 4GiB → 8GiB; memory: 1GiB → 2GiB (in place, restarts the guest)"},
+			want:   []string{"update host.web: memory: 1GiB → 2GiB (in place, restarts the guest); disk: 4GiB → 8GiB (in place: grows online, the filesystem with it (nothing restarts))"},
 		},
 		{
 			name: "user-data changed: replace",
@@ -272,11 +272,11 @@ func TestProtect(t *testing.T) {
 
 	// A change that needs a replace is refused while protected.
 	c2 := testConfig("web")
-	c2.Hosts[0].Protect, c2.Hosts[0].Disk = true, 8*model.GiB
+	c2.Hosts[0].Protect, c2.Hosts[0].Docker.DataDisk = true, 10*model.GiB
 	p := MakePlan(prepare(t, c2), map[string]*Inventory{"hv": inv}, PlanOptions{})
 	if len(p.Refused) != 1 || p.Refused[0].Host != "web" || p.Refused[0].Action != Replace ||
-		len(p.Refused[0].Reasons) != 1 || p.Refused[0].Reasons[0].Field != "disk" {
-		t.Errorf("refused = %v", p.Refused)
+		len(p.Refused[0].Reasons) != 1 || p.Refused[0].Reasons[0].Field != "docker data_disk" {
+		t.Errorf("refused = %v\n%s%+v", p.Refused, summary(p), p.Changes)
 	}
 	// So is destroy, from the protection recorded in the domain.
 	p = MakePlan(Empty(testConfig("web")), map[string]*Inventory{"hv": inv}, PlanOptions{})
@@ -289,7 +289,7 @@ func TestProtect(t *testing.T) {
 		t.Errorf("unprotect:\n%s%v", got, p.Refused)
 	}
 	c3 := testConfig("web")
-	c3.Hosts[0].Disk = 8 * model.GiB
+	c3.Hosts[0].Docker.DataDisk = 10 * model.GiB
 	if p := MakePlan(prepare(t, c3), map[string]*Inventory{"hv": inv}, PlanOptions{}); len(p.Refused) != 0 {
 		t.Errorf("protect = false in the configuration still refused: %v", p.Refused)
 	}

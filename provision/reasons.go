@@ -23,6 +23,12 @@ const (
 	// ReasonKeptImage: an imported image (Object, in pool Field) no host
 	// uses now is kept while its image and pool are configured.
 	ReasonKeptImage ReasonCode = "kept-image"
+	// ReasonBuild: the golden image is to be built from image Old into
+	// pool Field as Object (New "unfinished": an earlier build did not
+	// finish and is started again).
+	ReasonBuild ReasonCode = "build"
+	// ReasonBuilt: the golden image is built, as volume Object.
+	ReasonBuilt ReasonCode = "built"
 	// ReasonReplaceRequested: -replace named the host.
 	ReasonReplaceRequested ReasonCode = "replace-requested"
 	// ReasonNotConfigured: the host is no longer in the configuration.
@@ -80,6 +86,8 @@ const (
 	EffectRestart  Effect = "restart"  // in place, the guest restarted
 	EffectInPlace  Effect = "in-place" // in place, the guest left running
 	EffectMetadata Effect = "metadata" // fjord's metadata only
+	// EffectRefused: fjord will not make the change (a disk would shrink).
+	EffectRefused Effect = "refused"
 )
 
 // Reason is one reason of a change, as data. Which fields are set depends
@@ -118,6 +126,14 @@ func (r Reason) String() string {
 		return "import into pool " + r.Field + " as " + r.Object
 	case ReasonKeptImage:
 		return "imported as " + r.Object + "; kept while the image and pool " + r.Field + " are configured"
+	case ReasonBuild:
+		s := "build from image " + r.Old + " into pool " + r.Field + " as " + r.Object + " (a builder guest installs Docker and the hardening, then is sealed)"
+		if r.New == "unfinished" {
+			s += "; an earlier build did not finish: it is removed and built again"
+		}
+		return s
+	case ReasonBuilt:
+		return "built as " + r.Object
 	case ReasonReplaceRequested:
 		return "replacement requested with -replace"
 	case ReasonNotConfigured:
@@ -145,6 +161,8 @@ func (r Reason) String() string {
 			}
 		case EffectMetadata:
 			s += " (metadata only)"
+		case EffectRefused:
+			s += " (refused: " + r.Object + ")"
 		}
 		if r.Field == "user-data" {
 			s += " (cloud-init only runs on first boot)"
@@ -193,15 +211,21 @@ func ReasonTexts(rs []Reason, sep string) string {
 }
 
 // Refusal is a change the plan may not make: a protected host would be
-// replaced or deleted, for Reasons.
+// replaced or deleted, for Reasons, or (Shrink) a disk would shrink.
 type Refusal struct {
 	Host    string   `json:"host"`
 	Action  Action   `json:"action"`
 	Reasons []Reason `json:"reasons,omitempty"`
+	// Shrink: Reasons are the disks that would get smaller.
+	Shrink bool `json:"shrink,omitempty"`
 }
 
 // String is the refusal in the words the plan shows.
 func (r Refusal) String() string {
+	if r.Shrink {
+		return fmt.Sprintf("host %q: %s; fjord never shrinks a disk (the filesystem on it would be cut): keep the size, or replace the host (fjord rebuild %s) to make it anew with the smaller disk",
+			r.Host, ReasonTexts(r.Reasons, "; "), r.Host)
+	}
 	return fmt.Sprintf("host %q is protected (protect = true) and would be %sd (%s); set protect = false and apply that first",
 		r.Host, map[Action]string{Replace: "replace", Delete: "delete"}[r.Action], ReasonTexts(r.Reasons, "; "))
 }

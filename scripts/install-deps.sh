@@ -10,6 +10,8 @@ packages=(
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base iptables
   # guest image build (e2e/scripts/build-image.sh)
   debootstrap fdisk grub-pc-bin dosfstools e2fsprogs mount util-linux
+  # the e2e suite's local package mirror (apt-ftparchive)
+  apt-utils
   # validating rendered user-data with cloud-init's own schema in tests
   cloud-init
   # ssh client for the user after a demo, iproute2 for the network namespace

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fjord-dev/fjord/model"
 	"github.com/fjord-dev/fjord/provision"
 	"github.com/fjord-dev/fjord/sshx"
 )
@@ -26,6 +27,8 @@ type applyFlags struct {
 	bootTimeout     time.Duration
 	shutdownTimeout time.Duration
 	lockTimeout     time.Duration
+	rolling         bool
+	maxUnavailable  int
 }
 
 // execution is what a verb hands execute beside its flags: what the plan
@@ -46,10 +49,17 @@ func (f *applyFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.lockTimeout, "lock-timeout", 0, "how long to wait for another fjord working on the same project")
 }
 
+// registerRolling adds the flags of verbs that work on existing hosts.
+func (f *applyFlags) registerRolling(fs *flag.FlagSet) {
+	fs.BoolVar(&f.rolling, "rolling", false, "work on hosts -max-unavailable at a time, each verified before the next, stopping at the first failure")
+	fs.IntVar(&f.maxUnavailable, "max-unavailable", 1, "with -rolling: how many hosts may be worked on (and so unavailable) at once")
+}
+
 func runApply(ctx context.Context, a *app, args []string) error {
 	var f applyFlags
 	fs := a.newFlags("apply", "[DIR]")
 	f.register(fs)
+	f.registerRolling(fs)
 	fs.BoolVar(&f.keepOnFailure, "keep-on-failure", false, "keep a host that failed to come up, for inspection")
 	f.selectFlags.register(fs)
 	fs.DurationVar(&f.bootTimeout, "boot-timeout", 10*time.Minute, "how long each wait (address, SSH, cloud-init) may take")
@@ -84,6 +94,9 @@ func runApply(ctx context.Context, a *app, args []string) error {
 
 // execute shows the plan, asks for confirmation and applies it.
 func (a *app) execute(ctx context.Context, f *applyFlags, s *session, plan *provision.Plan, d *provision.Desired, x execution) error {
+	if f.rolling && f.maxUnavailable < 1 {
+		return fmt.Errorf("-max-unavailable must be at least 1, got %d; nothing was changed", f.maxUnavailable)
+	}
 	if !f.json {
 		renderPlan(a.stdout, plan)
 	}
@@ -123,6 +136,8 @@ func (a *app) execute(ctx context.Context, f *applyFlags, s *session, plan *prov
 		KeepOnFailure:   f.keepOnFailure,
 		ImageCache:      filepath.Join(cache, "fjord", "images"),
 		HostKeys:        x.hostKeys,
+		Rolling:         f.rolling,
+		MaxUnavailable:  f.maxUnavailable,
 	}
 	var live *liveStatus
 	if a.stdoutTerminal && !f.json {
@@ -160,6 +175,11 @@ func (a *app) execute(ctx context.Context, f *applyFlags, s *session, plan *prov
 		return nil
 	}
 	a.renderResult(res, time.Since(start))
+	if res != nil && res.Stopped != nil {
+		st := res.Stopped
+		fmt.Fprintf(a.stdout, "\nThe rolling apply stopped: %s failed after %d host(s) were done; not touched: %s. Fix the failure and apply again: it goes on from there.\n",
+			strings.Join(st.Failed, ", "), st.Done, noneIfEmpty(strings.Join(st.Untouched, ", ")))
+	}
 	if err != nil {
 		return fmt.Errorf("apply failed:\n%w", err)
 	}
@@ -226,9 +246,20 @@ func (a *app) renderResult(res *provision.Result, took time.Duration) {
 	fmt.Fprintln(a.stdout)
 	writeHuman(a.stdout, res.Hosts)
 	for _, h := range res.Hosts {
+		for _, g := range h.Grown {
+			fmt.Fprintf(a.stdout, "host %s: %s grown online to %s (filesystem %.1f GiB)\n", h.Host,
+				map[string]string{provision.PartDisk: "root disk", provision.PartDataDisk: "Docker data disk"}[g.Disk], model.Size(g.Size), float64(g.Filesystem)/float64(model.GiB))
+		}
 		if h.Error == "" && h.Address != "" {
 			fmt.Fprintf(a.stdout, "host %s: ssh %s@%s, host key %s (pinned; fjord verify re-runs the checks)\n", h.Host, h.User, h.Address, h.Fingerprint)
 		}
 	}
 	fmt.Fprintf(a.stdout, "\nApply finished in %s.\n", took.Round(time.Second))
+}
+
+func noneIfEmpty(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }

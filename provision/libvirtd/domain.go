@@ -93,23 +93,32 @@ func (c *Conn) DetachSeed(ctx context.Context, name string) error {
 
 // findDisk returns the XML of the disk with target dev, "" when absent.
 func findDisk(d *libvirt.Domain, dev string, flags libvirt.DomainXMLFlags) (string, error) {
-	x, err := d.GetXMLDesc(flags)
+	disks, err := domainDisks(d, flags)
 	if err != nil {
-		return "", translate(err)
-	}
-	var dx libvirtxml.Domain
-	if err := dx.Unmarshal(x); err != nil {
 		return "", err
 	}
-	if dx.Devices == nil {
-		return "", nil
-	}
-	for _, disk := range dx.Devices.Disks {
+	for _, disk := range disks {
 		if disk.Target != nil && disk.Target.Dev == dev {
 			return disk.Marshal()
 		}
 	}
 	return "", nil
+}
+
+// domainDisks are the domain's disks as its XML (with flags) has them.
+func domainDisks(d *libvirt.Domain, flags libvirt.DomainXMLFlags) ([]libvirtxml.DomainDisk, error) {
+	x, err := d.GetXMLDesc(flags)
+	if err != nil {
+		return nil, translate(err)
+	}
+	var dx libvirtxml.Domain
+	if err := dx.Unmarshal(x); err != nil {
+		return nil, err
+	}
+	if dx.Devices == nil {
+		return nil, nil
+	}
+	return dx.Devices.Disks, nil
 }
 
 // SetMeta replaces the domain's fjord metadata element.

@@ -33,6 +33,7 @@ host "loose" {
   image   = "bookworm"
   pool    = "default"
   network = "lab"
+  sysctls = { "vm.max_map_count" = "262144" }
   docker {
     icc             = true
     live_restore    = false
@@ -56,5 +57,6 @@ host "loose" {
     user             = "admin"
     authorized_keys  = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGeXHJbx7+cfr4sVbGMq2u1+3Dnm3oqt1OqFHQRQ1AE8 k"]
     private_key_file = "id"
+    sshd_options     = { MaxSessions = "4", Banner = "/etc/issue.net" }
   }
 }

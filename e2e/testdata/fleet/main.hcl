@@ -19,6 +19,10 @@ variable "require_nvme" {
   default = false
 }
 
+variable "sshd_options" {
+  default = {}
+}
+
 hypervisor "local" {
   uri       = "qemu:///system"
   virt_type = "qemu"
@@ -67,5 +71,6 @@ host "ci" {
     user             = "admin"
     authorized_keys  = [var.ssh_public_key]
     private_key_file = var.ssh_private_key_file
+    sshd_options     = var.sshd_options
   }
 }

@@ -24,6 +24,18 @@ variable "log_driver" {
 variable "relax" {
   default = {}
 }
+variable "disk" {
+  default = "6GiB"
+}
+variable "data_disk" {
+  default = "10GiB"
+}
+variable "sysctls" {
+  default = {}
+}
+variable "sshd_options" {
+  default = {}
+}
 
 hypervisor "local" {
   uri       = "qemu:///system"
@@ -57,9 +69,11 @@ host "web" {
   address  = { lan = "10.20.0.21" }
   vcpu     = 2
   memory   = "2GiB"
-  disk     = "6GiB"
+  disk     = var.disk
+  sysctls  = var.sysctls
 
   docker {
+    data_disk  = var.data_disk
     publish    = var.publish
     log_driver = var.log_driver
     # fjord (on the hypervisor's side of the LAN) and one admin machine.
@@ -77,5 +91,6 @@ host "web" {
     user             = "admin"
     authorized_keys  = [var.ssh_public_key]
     private_key_file = var.ssh_private_key_file
+    sshd_options     = var.sshd_options
   }
 }

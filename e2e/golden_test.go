@@ -1,0 +1,208 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// serveEnv makes the test binary an HTTP file server (see serveHelper):
+// run in fjord's namespace, it serves the local mirror to the guests.
+const serveEnv = "FJORD_E2E_SERVE"
+
+// The mirror is served on every address of fjord's namespace, so on the
+// golden network's host address once fjord has made the network.
+const (
+	mirrorPort = "8765"
+	mirrorURL  = "http://192.168.163.1:" + mirrorPort + "/debian"
+)
+
+// serveHelper runs instead of the tests when serveEnv is "ADDR DIR": it
+// serves DIR on ADDR and prints each request's path, one per line.
+func serveHelper() bool {
+	spec := os.Getenv(serveEnv)
+	if spec == "" {
+		return false
+	}
+	addr, dir, _ := strings.Cut(spec, " ")
+	files := http.FileServer(http.Dir(dir))
+	var mu sync.Mutex
+	err := http.ListenAndServe(addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		fmt.Println(r.Method, r.URL.Path)
+		mu.Unlock()
+		files.ServeHTTP(w, r)
+	}))
+	fmt.Fprintln(os.Stderr, err)
+	return true
+}
+
+// artifact is one output of build-image.sh (stock, mirror).
+func artifact(t *testing.T, what string) string {
+	t.Helper()
+	out, err := exec.Command("bash", filepath.Join(h.root, "e2e", "scripts", "build-image.sh"), what).Output()
+	if err != nil {
+		t.Fatalf("build-image.sh %s: %v", what, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestGoldenImage builds a golden image from a stock image with Docker
+// from a local mirror, proves a second build is a no-op and a changed
+// recipe a new image, and verifies a host on it beside a host on the stock
+// image that installs Docker from the same mirror at first boot.
+func TestGoldenImage(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Now()
+	stock, mirror := artifact(t, "stock"), artifact(t, "mirror")
+	sum, err := exec.Command("sha256sum", stock).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stock image and mirror ready in %.1fs", time.Since(t0).Seconds())
+
+	self, _ := os.Executable()
+	srv := exec.Command("ip", "netns", "exec", netns, self)
+	srv.Env = append(os.Environ(), serveEnv+"=0.0.0.0:"+mirrorPort+" "+mirror)
+	reqs, _ := srv.StdoutPipe()
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var fetched []string
+	go func() {
+		sc := bufio.NewScanner(reqs)
+		for sc.Scan() {
+			mu.Lock()
+			fetched = append(fetched, sc.Text())
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	debsFetched := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, f := range fetched {
+			if strings.HasPrefix(f, "GET /debian/pool/main/docker.io_") {
+				n++
+			}
+		}
+		return n
+	}
+
+	dir := filepath.Join(h.root, "e2e", "testdata", "golden")
+	vf := filepath.Join(h.work, "golden.fjordvars")
+	os.WriteFile(vf, []byte(fmt.Sprintf("stock_path = %q\nstock_sha256 = %q\nmirror = %q\n", stock, strings.Fields(string(sum))[0], mirrorURL)), 0o600)
+	cfg := []string{"-var-file", h.varFile, "-var-file", vf, dir}
+	destroy := func() {
+		if r := fjord(ctx, append([]string{"destroy", "-auto-approve", "-shutdown-timeout", "1s"}, cfg...)...); r.code != 0 {
+			t.Errorf("destroy: exit %d\n%s%s", r.code, r.out, r.err)
+		}
+	}
+	destroy()
+	t.Cleanup(destroy)
+
+	r := fjord(ctx, append([]string{"plan"}, cfg...)...)
+	for _, want := range []string{"image.stock", "import into pool golden", "image.docker", "build from image stock into pool golden"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("plan lacks %q:\n%s%s", want, r.out, r.err)
+		}
+	}
+
+	t1 := time.Now()
+	r = fjord(ctx, "image", "build", "-auto-approve", "-dir", dir, "-var-file", h.varFile, "-var-file", vf)
+	build := time.Since(t1)
+	if r.code != 0 {
+		t.Fatalf("fjord image build: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	t.Logf("golden image built in %.1fs (%d docker.io download(s) from the mirror)\n%s", build.Seconds(), debsFetched(), lastLines(r.out, 8))
+	if debsFetched() != 1 {
+		t.Errorf("the builder fetched docker.io %d times from the mirror, want once", debsFetched())
+	}
+	r = fjord(ctx, "image", "list", "-json", "-dir", dir, "-var-file", h.varFile, "-var-file", vf)
+	var list struct {
+		Images []struct {
+			Image, Volume string
+			Built         bool
+			Manifest      *struct {
+				Kernel, Docker, Recipe string
+				CloudInit              string `json:"cloud_init"`
+				Packages               map[string]string
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(r.out), &list); err != nil {
+		t.Fatalf("image list -json: %v\n%s%s", err, r.out, r.err)
+	}
+	var built bool
+	for _, im := range list.Images {
+		if im.Image == "docker" {
+			m := im.Manifest
+			if !im.Built || m == nil || m.Docker == "" || !strings.HasPrefix(m.Kernel, "6.") || m.Packages["docker.io"] != m.Docker || m.Packages["cloud-init"] == "" {
+				t.Errorf("the golden image's manifest: %+v", m)
+			} else {
+				built = true
+				t.Logf("golden image %s: kernel %s, docker %s, cloud-init %s, %d packages", im.Volume, m.Kernel, m.Docker, m.CloudInit, len(m.Packages))
+			}
+		}
+	}
+	if !built {
+		t.Fatalf("image list has no built docker image:\n%s", r.out)
+	}
+	if out := fjord(ctx, "image", "list", "-dir", dir, "-var-file", h.varFile, "-var-file", vf).out; !strings.Contains(out, "built") || !strings.Contains(out, "imported") {
+		t.Errorf("image list:\n%s", out)
+	}
+
+	// The same recipe again: nothing to build.
+	t2 := time.Now()
+	r = fjord(ctx, "image", "build", "-auto-approve", "-dir", dir, "-var-file", h.varFile, "-var-file", vf)
+	t.Logf("second build of the same recipe: %.1fs", time.Since(t2).Seconds())
+	if r.code != 0 || !strings.Contains(r.out, "No changes") {
+		t.Errorf("second image build: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+
+	// A host on the golden image and one on the stock image, which
+	// installs Docker from the mirror at first boot; both verified.
+	t3 := time.Now()
+	r = fjord(ctx, append([]string{"apply", "-auto-approve", "-json"}, cfg...)...)
+	ao := parseApply(t, r.out)
+	if r.code != 0 {
+		t.Fatalf("apply: exit %d %s\n%s", r.code, ao.errMsg, r.err)
+	}
+	t.Logf("both hosts verified in %.1fs; golden host: boot→address %.1fs, cloud-init %.1fs, verify %.1fs; stock host: boot→address %.1fs, cloud-init %.1fs, verify %.1fs",
+		time.Since(t3).Seconds(), ao.phases["host.ci address"], ao.phases["host.ci cloud-init"], ao.phases["host.ci verify"],
+		ao.phases["host.plain address"], ao.phases["host.plain cloud-init"], ao.phases["host.plain verify"])
+	if n := debsFetched(); n != 2 {
+		t.Errorf("docker.io fetched %d times from the mirror, want twice (the build, the stock host)", n)
+	}
+	for _, hr := range ao.hosts {
+		g := &guest{addr: hr.Address, hostKey: hr.HostKey, user: "admin"}
+		if out := g.run(t, "dpkg-query -W -f '${Version}' docker.io"); !strings.HasPrefix(out, "20.10") {
+			t.Errorf("%s: docker.io %q", hr.Host, out)
+		}
+	}
+
+	// A changed recipe is a new image; the host on the old one is to be
+	// replaced for it, the stock host is not touched.
+	r = fjord(ctx, append([]string{"plan", "-var", `packages=["jq"]`}, cfg...)...)
+	for _, want := range []string{"build from image stock into pool golden", "replace host.ci", "image sha256 changed"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("plan after the recipe changed lacks %q:\n%s%s", want, r.out, r.err)
+		}
+	}
+	if strings.Contains(r.out, "host.plain ") && !strings.Contains(r.out, "1 to replace") {
+		t.Errorf("the recipe change touches the stock host:\n%s", r.out)
+	}
+}
