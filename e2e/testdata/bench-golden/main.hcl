@@ -8,6 +8,9 @@ fjord {
 variable "stock_path" {}
 variable "stock_sha256" {}
 variable "mirror" {}
+# The harness's shared variables file sets these (the image with Docker); unused here.
+variable "image_path" {}
+variable "image_sha256" {}
 variable "ssh_public_key" {}
 variable "ssh_private_key_file" {}
 
