@@ -32,8 +32,8 @@ const (
 )
 
 // RenderBuild renders the builder's seed: no users (the image must not
-// keep one), the build script and its recipe, run once; the script powers
-// the guest off.
+// keep one) and no SSH, the build script and its recipe, run once; the
+// script powers the guest off.
 func RenderBuild(in BuildInput) (*Seed, error) {
 	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 	unsigned := "no"
@@ -42,9 +42,11 @@ func RenderBuild(in BuildInput) (*Seed, error) {
 	}
 	env := fmt.Sprintf("RECIPE=%s\nAPT_MIRROR=%s\nAPT_UNSIGNED=%s\nPACKAGES=%s\n", q(in.Recipe), q(in.AptMirror), unsigned, q(strings.Join(in.Packages, " ")))
 	cc := map[string]any{
-		"users":        []any{},
-		"disable_root": true,
-		"ssh_pwauth":   false,
+		// Only what the build needs: no users-groups (the image must not
+		// keep a user) and no ssh (host keys are per host).
+		"cloud_init_modules":   []string{"write-files", "growpart", "resizefs", "set_hostname"},
+		"cloud_config_modules": []string{"runcmd"},
+		"cloud_final_modules":  []string{"scripts-user", "final-message"},
 		"write_files": []map[string]string{
 			{"path": "/var/lib/fjord-build/recipe.env", "owner": "root:root", "permissions": "0600", "content": env},
 			{"path": "/usr/local/sbin/fjord-build", "owner": "root:root", "permissions": "0755", "content": string(hardening.Must("build.sh"))},

@@ -171,6 +171,12 @@ var initModules = []string{"bootcmd", "write-files", "growpart", "resizefs", "se
 // the seed names). Once setup is done the marker keeps later boots alone.
 const stopDocker = "[ -e " + SetupDoneMarker + " ] || systemctl stop --no-block docker.service docker.socket"
 
+// stopDockerIfThere is stopDocker for an image that may have no Docker
+// yet (one with an apt_mirror to install it from): systemctl fails on
+// units that do not exist. Other seeds keep stopDocker, byte for byte, so
+// that the hosts made with them are not planned for replacement.
+const stopDockerIfThere = "[ -e " + SetupDoneMarker + " ] || ! systemctl cat docker.service >/dev/null 2>&1 || systemctl stop --no-block docker.service docker.socket"
+
 // SetupDoneMarker is written by the setup script when it has finished.
 const SetupDoneMarker = "/var/lib/fjord/setup-done"
 
@@ -325,6 +331,7 @@ func build(in Input) (parts, error) {
 	if in.AptMirror != "" {
 		// An image that may lack Docker: it is installed from the mirror,
 		// and only from there, before the setup script runs.
+		cc.BootCmd = []string{stopDockerIfThere}
 		signing := "signed"
 		if in.AptUnsigned {
 			signing = "unsigned"

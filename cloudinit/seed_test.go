@@ -268,3 +268,56 @@ func TestOwnSettingsAreParts(t *testing.T) {
 		t.Errorf("sysctl file:\n%s", sysctl)
 	}
 }
+
+// An image with a mirror gets Docker from it before the setup script, and
+// a boot command that tolerates Docker's absence; the builder's seed
+// makes no user and passes cloud-init's schema.
+func TestMirrorAndBuilderSeeds(t *testing.T) {
+	in := testInput()
+	in.AptMirror, in.AptUnsigned = "http://10.0.0.1:8000/debian", true
+	s, err := Render(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ud := string(s.UserData)
+	for _, want := range []string{"path: " + AptMirrorPath, "http://10.0.0.1:8000/debian unsigned", "- - " + installDockerPath + "\n  - - " + setupScriptPath, "! systemctl cat docker.service"} {
+		if !strings.Contains(ud, want) {
+			t.Errorf("user-data lacks %q:\n%s", want, ud)
+		}
+	}
+	plain, _ := Render(testInput())
+	if strings.Contains(string(plain.UserData), "fjord-install-docker") || !strings.Contains(string(plain.UserData), stopDocker) {
+		t.Errorf("a seed without a mirror changed:\n%s", plain.UserData)
+	}
+	b, err := RenderBuild(BuildInput{Image: "golden", Recipe: strings.Repeat("ab", 32), MAC: "52:54:00:01:02:03", AptMirror: "http://10.0.0.1/debian", Packages: []string{"jq", "curl"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bud := string(b.UserData)
+	if strings.Contains(bud, "users") {
+		t.Errorf("the builder's user-data makes users:\n%s", bud)
+	}
+	for _, want := range []string{"cloud_init_modules:\n  - write-files\n  - growpart\n  - resizefs\n  - set_hostname\n", "APT_MIRROR='http://10.0.0.1/debian'", "PACKAGES='jq curl'", "RECIPE='" + strings.Repeat("ab", 32) + "'", "/usr/local/sbin/fjord-build"} {
+		if !strings.Contains(bud, want) {
+			t.Errorf("builder user-data lacks %q:\n%s", want, bud)
+		}
+	}
+	if !strings.Contains(string(b.MetaData), "instance-id: fjord-build-abababababab") || !strings.Contains(string(b.NetworkConfig), "52:54:00:01:02:03") {
+		t.Errorf("builder meta-data %s network-config %s", b.MetaData, b.NetworkConfig)
+	}
+	if ci, err := exec.LookPath("cloud-init"); err == nil {
+		f := filepath.Join(t.TempDir(), "user-data")
+		os.WriteFile(f, b.UserData, 0o600)
+		if out, err := exec.Command(ci, "schema", "-c", f).CombinedOutput(); err != nil || !strings.Contains(string(out), "Valid") {
+			t.Errorf("cloud-init schema of the builder's user-data: %v\n%s", err, out)
+		}
+	}
+	// What the builder prints is read back; another recipe's marker is not.
+	rep := ParseBuildConsole("noise\n@@fjord-manifest-begin R\nkernel 6.1\ndocker 20.10\ncloud-init 22.4\n@@fjord-package jq 1.6\n@@fjord-manifest-end R\n@@fjord-build-done OTHER\n", "R")
+	if rep.Done || rep.Kernel != "6.1" || rep.Packages["jq"] != "1.6" {
+		t.Errorf("console report %+v", rep)
+	}
+	if rep := ParseBuildConsole("@@fjord-build-failed R apt-install\n", "R"); rep.Done || rep.Failed != "apt-install" {
+		t.Errorf("failed build report %+v", rep)
+	}
+}

@@ -131,7 +131,7 @@ func TestGoldenImage(t *testing.T) {
 	if debsFetched() != 1 {
 		t.Errorf("the builder fetched docker.io %d times from the mirror, want once", debsFetched())
 	}
-	r = fjord(ctx, "image", "list", "-json", "-dir", dir, "-var-file", h.varFile, "-var-file", vf)
+	r = fjord(ctx, "image", "list", "-json", "-var-file", h.varFile, "-var-file", vf, dir)
 	var list struct {
 		Images []struct {
 			Image, Volume string
@@ -161,7 +161,7 @@ func TestGoldenImage(t *testing.T) {
 	if !built {
 		t.Fatalf("image list has no built docker image:\n%s", r.out)
 	}
-	if out := fjord(ctx, "image", "list", "-dir", dir, "-var-file", h.varFile, "-var-file", vf).out; !strings.Contains(out, "built") || !strings.Contains(out, "imported") {
+	if out := fjord(ctx, "image", "list", "-var-file", h.varFile, "-var-file", vf, dir).out; !strings.Contains(out, "built") || !strings.Contains(out, "imported") {
 		t.Errorf("image list:\n%s", out)
 	}
 
@@ -179,6 +179,13 @@ func TestGoldenImage(t *testing.T) {
 	r = fjord(ctx, append([]string{"apply", "-auto-approve", "-json"}, cfg...)...)
 	ao := parseApply(t, r.out)
 	if r.code != 0 {
+		for _, hr := range ao.hosts {
+			for _, c := range hr.Checks {
+				if c.Status == "fail" {
+					t.Errorf("%s: %s failed: %s", hr.Host, c.ID, c.Detail)
+				}
+			}
+		}
 		t.Fatalf("apply: exit %d %s\n%s", r.code, ao.errMsg, r.err)
 	}
 	t.Logf("both hosts verified in %.1fs; golden host: boot→address %.1fs, cloud-init %.1fs, verify %.1fs; stock host: boot→address %.1fs, cloud-init %.1fs, verify %.1fs",
@@ -196,7 +203,9 @@ func TestGoldenImage(t *testing.T) {
 
 	// A changed recipe is a new image; the host on the old one is to be
 	// replaced for it, the stock host is not touched.
-	r = fjord(ctx, append([]string{"plan", "-var", `packages=["jq"]`}, cfg...)...)
+	vf2 := filepath.Join(h.work, "golden-jq.fjordvars")
+	os.WriteFile(vf2, []byte("packages = [\"jq\"]\n"), 0o600)
+	r = fjord(ctx, append([]string{"plan", "-var-file", vf2}, cfg...)...)
 	for _, want := range []string{"build from image stock into pool golden", "replace host.ci", "image sha256 changed"} {
 		if !strings.Contains(r.out, want) {
 			t.Errorf("plan after the recipe changed lacks %q:\n%s%s", want, r.out, r.err)

@@ -312,7 +312,15 @@ func TestRemoteFleet(t *testing.T) {
 		}
 	})
 
-	t.Run("rebuild of the remote host keeps its identity", func(t *testing.T) {
+	t.Run("rebuild of the remote host keeps its identity and replaces its disk", func(t *testing.T) {
+		sshRemote := func(cmd ...string) string {
+			r := fjord(ctx, append([]string{"ssh", "-dir", dir, "-var-file", h.varFile, "-var-file", cfg[3], remoteHost, "--"}, cmd...)...)
+			if r.code != 0 {
+				t.Fatalf("fjord ssh %s: exit %d %s", remoteHost, r.code, r.err)
+			}
+			return strings.TrimSpace(r.out)
+		}
+		sshRemote("sudo", "touch", "/var/tmp/before-rebuild")
 		before := hv2virsh("dumpxml", fleetProject+"-"+remoteHost)
 		t1 := time.Now()
 		r := fjord(ctx, "rebuild", "-auto-approve", "-dir", dir, "-var-file", h.varFile, "-var-file", cfg[3], remoteHost)
@@ -331,6 +339,9 @@ func TestRemoteFleet(t *testing.T) {
 		alias := fleetProject + "-" + remoteHost
 		if out, err := exec.Command("ip", "netns", "exec", netns, "ssh", "-o", "BatchMode=yes", alias, "true").CombinedOutput(); err != nil {
 			t.Errorf("ssh %s after rebuild: %v %s", alias, err, out)
+		}
+		if out := sshRemote("sh", "-c", "'test -e /var/tmp/before-rebuild && echo kept || echo fresh'"); out != "fresh" {
+			t.Errorf("the root disk survived the rebuild: %s", out)
 		}
 	})
 

@@ -34,6 +34,11 @@ func RecipeHash(cfg *model.Config, im model.Image, version string) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "base %s %s\nmirror %s %v\npackages %s\nfjord %s\n", base.SHA256, base.Format, mirror, unsigned, strings.Join(pk, " "), version)
 	h.Write(hardening.Must("build.sh"))
+	// The builder's seed as fjord renders it (its modules, its files), the
+	// recipe's own hash left out.
+	if seed, err := cloudinit.RenderBuild(cloudinit.BuildInput{Image: im.Name, AptMirror: mirror, AptUnsigned: unsigned, Packages: pk}); err == nil {
+		h.Write(seed.UserData)
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 

@@ -2,7 +2,9 @@ package libvirtd
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 
 	"libvirt.org/go/libvirt"
 
@@ -119,14 +121,16 @@ func (c *Conn) ReadVolume(ctx context.Context, pool, volume string, max uint64) 
 			return nil, err
 		}
 		n, err := st.Recv(buf)
+		if errors.Is(err, io.EOF) || err == nil && n == 0 {
+			break
+		}
 		if err != nil {
 			_ = st.Abort()
 			return nil, translate(err)
 		}
-		if n == 0 {
-			break
+		if n > 0 { // -2: it would block (a blocking stream does not)
+			out = append(out, buf[:n]...)
 		}
-		out = append(out, buf[:n]...)
 	}
 	return out, translate(st.Finish())
 }
