@@ -196,7 +196,15 @@ func (a *applier) buildImage(ctx context.Context, hvName, pool string, im model.
 	}
 	timeout := 3 * a.opts.BootTimeout
 	deadline := time.Now().Add(timeout)
-	for {
+	stage := ""
+	for i := 0; ; i++ {
+		if i%3 == 2 && report != nil {
+			// What the build script last said it was doing.
+			if s := lastStage(hv.ConsoleTail(ctx, dom, 60)); s != "" && s != stage {
+				stage = s
+				report(Progress{Step: "build", Stage: s})
+			}
+		}
 		st, err := hv.DomainStatus(ctx, dom)
 		if err != nil {
 			return fail(err)
@@ -236,6 +244,17 @@ func (a *applier) buildImage(ctx context.Context, hvName, pool string, im model.
 		return fail(err)
 	}
 	return path, nil
+}
+
+// lastStage is the last "fjord-build: …" line of a builder's console.
+func lastStage(console string) string {
+	ls := strings.Split(console, "\n")
+	for i := len(ls) - 1; i >= 0; i-- {
+		if _, s, ok := strings.Cut(strings.TrimRight(ls[i], "\r"), "fjord-build: "); ok {
+			return strings.TrimSpace(s)
+		}
+	}
+	return ""
 }
 
 func lastLines(s string, n int) string {

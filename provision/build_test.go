@@ -103,3 +103,14 @@ func TestGoldenImageIsBuiltOnceAndByRecipe(t *testing.T) {
 		}
 	}
 }
+
+// A build reports what its script last said it was doing.
+func TestBuildStageIsTheScriptsLastWord(t *testing.T) {
+	console := "[  OK  ] Started cloud-final.service\r\nfjord-build: apt-get update\r\n[ 98.2] hrtimer: interrupt took 6934760 ns\r\nfjord-build: installing docker.io apparmor auditd iptables jq\r\n         Starting containerd.service\r\n"
+	if got := lastStage(console); got != "installing docker.io apparmor auditd iptables jq" {
+		t.Errorf("stage %q", got)
+	}
+	if got := lastStage("[  OK  ] Reached target multi-user.target\n"); got != "" {
+		t.Errorf("stage of a console without the script's words: %q", got)
+	}
+}

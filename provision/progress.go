@@ -9,13 +9,17 @@ import (
 // Progress is how far a long transfer has got: an image downloaded,
 // hashed or uploaded to a pool.
 type Progress struct {
-	Step  string  `json:"step"` // "download", "checksum" or "upload"
+	Step  string  `json:"step"` // "download", "checksum", "upload" or "build"
 	Done  int64   `json:"done_bytes"`
 	Total int64   `json:"total_bytes,omitempty"` // 0 when unknown
 	Rate  float64 `json:"bytes_per_second"`
 	// Left is the time the rest should take at the rate so far; 0 when
 	// unknown.
 	Left time.Duration `json:"remaining_ns,omitempty"`
+	// Stage, for a long wait that moves no bytes (an image build), is
+	// what it is doing now, as the guest reports it; reported when it
+	// changes.
+	Stage string `json:"stage,omitempty"`
 }
 
 // Fraction is how much is done, 0 to 1; -1 when the total is unknown.

@@ -148,6 +148,9 @@ func waitingFor(phase string) string {
 // progressText is a transfer's progress in words: "upload 120.0 MiB of
 // 300.0 MiB (40%), 4.2 MiB/s, 43s left".
 func progressText(p provision.Progress) string {
+	if p.Stage != "" {
+		return p.Step + ": " + p.Stage
+	}
 	s := p.Step + " " + bytesText(float64(p.Done))
 	if p.Total > 0 {
 		s += fmt.Sprintf(" of %s (%.0f%%)", bytesText(float64(p.Total)), 100*p.Fraction())

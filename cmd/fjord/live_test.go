@@ -116,3 +116,12 @@ func TestImportProgressIsShown(t *testing.T) {
 		t.Errorf("plain progress lines:\n%s", out.String())
 	}
 }
+
+func TestProgressTextOfAStage(t *testing.T) {
+	if got := progressText(provision.Progress{Step: "build", Stage: "installing docker.io"}); got != "build: installing docker.io" {
+		t.Errorf("a build's stage reads %q", got)
+	}
+	if got := progressText(provision.Progress{Step: "upload", Done: 1 << 20, Total: 4 << 20, Rate: 1 << 20}); !strings.HasPrefix(got, "upload 1.0 MiB of 4.0 MiB (25%)") {
+		t.Errorf("an upload reads %q", got)
+	}
+}
