@@ -36,8 +36,9 @@ func BenchmarkGoldenImage(b *testing.B) {
 	dir := filepath.Join(h.root, "e2e", "testdata", "bench-golden")
 	vf := filepath.Join(h.work, "bench-golden.fjordvars")
 	os.WriteFile(vf, []byte(fmt.Sprintf("stock_path = %q\nstock_sha256 = %q\nmirror = %q\n", stock, strings.Fields(string(sum))[0], "http://192.168.164.1:"+mirrorPort+"/debian")), 0o600)
+	// args are the variable files, then extra (flags, and the directory last).
 	args := func(extra ...string) []string {
-		return append(append([]string{}, extra...), "-var-file", h.varFile, "-var-file", vf)
+		return append([]string{"-var-file", h.varFile, "-var-file", vf}, extra...)
 	}
 	destroy := func() {
 		mustSucceed(b, "fjord destroy", measure(ctx, true, nil, append([]string{"destroy", "-auto-approve", "-json", "-shutdown-timeout", "1s"}, args(dir)...)...))
