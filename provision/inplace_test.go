@@ -5,12 +5,17 @@ import (
 	"io"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/fjord-dev/fjord/model"
 	"github.com/fjord-dev/fjord/sshx"
 )
+
+// guestMu guards what the fake guests record: hosts are worked on in
+// parallel.
+var guestMu sync.Mutex
 
 // partGuest is a hardened host that answers each in-place write with exit.
 type partGuest struct {
@@ -25,7 +30,9 @@ func (g partGuest) RunInput(ctx context.Context, cmd string, in io.Reader) (sshx
 		return g.goodGuest.RunInput(ctx, cmd, in)
 	}
 	b, _ := io.ReadAll(in)
+	guestMu.Lock() // hosts are updated in parallel
 	*g.scripts, *g.inputs = append(*g.scripts, cmd), append(*g.inputs, string(b))
+	guestMu.Unlock()
 	return sshx.Result{ExitCode: g.exit, Stderr: "Job for fjord-firewall.service failed"}, nil
 }
 
@@ -112,7 +119,9 @@ func (g growGuest) Run(ctx context.Context, cmd string) (sshx.Result, error) {
 	if !strings.Contains(cmd, "resize2fs") {
 		return g.goodGuest.Run(ctx, cmd)
 	}
+	guestMu.Lock()
 	*g.scripts = append(*g.scripts, cmd)
+	guestMu.Unlock()
 	if g.exit != 0 {
 		return sshx.Result{ExitCode: g.exit, Stderr: "resize2fs: Permission denied to resize filesystem"}, nil
 	}
