@@ -28,7 +28,7 @@ race: ## Unit tests again under the race detector
 	$(GO) test -tags $(TAGS) -race -count=1 ./...
 
 e2e: ## End-to-end: real libvirtd and QEMU guests in a network namespace (root)
-	$(GO) test -tags e2e -count=1 -v -timeout 40m ./e2e
+	$(GO) test -tags e2e -count=1 -v -timeout 60m ./e2e
 
 bench: ## Benchmarks against virt-install, plan at scale, overlays (root, ~30 min); writes BENCHMARKS.md
 	bash scripts/bench.sh
