@@ -1,7 +1,6 @@
 package cloudinit
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 
@@ -53,12 +52,9 @@ func RenderBuild(in BuildInput) (*Seed, error) {
 		},
 		"runcmd": [][]string{{"/usr/local/sbin/fjord-build"}},
 	}
-	var ud bytes.Buffer
-	ud.WriteString("#cloud-config\n")
-	enc := yaml.NewEncoder(&ud)
-	enc.SetIndent(2)
-	if err := enc.Encode(cc); err != nil {
-		return nil, fmt.Errorf("render the builder's user-data: %w", err)
+	ud, err := userData(cc)
+	if err != nil {
+		return nil, err
 	}
 	md, err := yaml.Marshal(map[string]string{"instance-id": "fjord-build-" + in.Recipe[:min(12, len(in.Recipe))], "local-hostname": "fjord-build"})
 	if err != nil {
@@ -71,7 +67,7 @@ func RenderBuild(in BuildInput) (*Seed, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Seed{MetaData: md, UserData: ud.Bytes(), NetworkConfig: nc}, nil
+	return &Seed{MetaData: md, UserData: ud, NetworkConfig: nc}, nil
 }
 
 // BuildReport is what the builder printed on its console.

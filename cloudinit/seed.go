@@ -378,7 +378,9 @@ func seedHash(md, nc []byte, cc cloudConfig, pluginSum [32]byte) (string, error)
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func userData(cc cloudConfig) ([]byte, error) {
+// userData renders a cloud-config document (a host's cloudConfig, or a
+// builder's).
+func userData(cc any) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString("#cloud-config\n")
 	enc := yaml.NewEncoder(&b)

@@ -26,13 +26,12 @@ const guestTimes = "systemd-analyze 2>/dev/null | head -1; systemd-analyze criti
 // Docker preinstalled, alternating; then fjord on the stock image.
 func BenchmarkGoldenImage(b *testing.B) {
 	ctx := context.Background()
-	stock, mirror := artifactB(b, "stock"), artifactB(b, "mirror")
+	stock, mirror := artifact(b, "stock"), artifact(b, "mirror")
 	sum, err := exec.Command("sha256sum", stock).Output()
 	if err != nil {
 		b.Fatal(err)
 	}
-	stopServer := serveMirror(b, mirror)
-	defer stopServer()
+	serveMirror(b, mirror)
 	dir := filepath.Join(h.root, "e2e", "testdata", "bench-golden")
 	vf := filepath.Join(h.work, "bench-golden.fjordvars")
 	os.WriteFile(vf, []byte(fmt.Sprintf("stock_path = %q\nstock_sha256 = %q\nmirror = %q\n", stock, strings.Fields(string(sum))[0], "http://192.168.164.1:"+mirrorPort+"/debian")), 0o600)
@@ -150,26 +149,4 @@ func fjordInside(ctx context.Context, dir string, args []string) string {
 		return fmt.Sprintf("(fjord ssh: %v) %s", err, o)
 	}
 	return string(o)
-}
-
-// artifactB is artifact for a benchmark.
-func artifactB(b *testing.B, what string) string {
-	b.Helper()
-	o, err := exec.Command("bash", filepath.Join(h.root, "e2e", "scripts", "build-image.sh"), what).Output()
-	if err != nil {
-		b.Fatalf("build-image.sh %s: %v", what, err)
-	}
-	return strings.TrimSpace(string(o))
-}
-
-// serveMirror serves the local mirror in fjord's namespace until stopped.
-func serveMirror(b *testing.B, dir string) func() {
-	self, _ := os.Executable()
-	srv := exec.Command("ip", "netns", "exec", netns, self)
-	srv.Env = append(os.Environ(), serveEnv+"=0.0.0.0:"+mirrorPort+" "+dir)
-	if err := srv.Start(); err != nil {
-		b.Fatal(err)
-	}
-	time.Sleep(500 * time.Millisecond)
-	return func() { srv.Process.Kill(); srv.Wait() }
 }

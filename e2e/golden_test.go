@@ -48,12 +48,41 @@ func serveHelper() bool {
 	return true
 }
 
+// serveMirror serves dir in fjord's namespace (on every address, so on
+// the host address of networks made later) until the test ends; requests
+// returns the requests so far, "GET /path" each.
+func serveMirror(tb testing.TB, dir string) (requests func() []string) {
+	self, _ := os.Executable()
+	srv := exec.Command("ip", "netns", "exec", netns, self)
+	srv.Env = append(os.Environ(), serveEnv+"=0.0.0.0:"+mirrorPort+" "+dir)
+	out, _ := srv.StdoutPipe()
+	if err := srv.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seen []string
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			mu.Lock()
+			seen = append(seen, sc.Text())
+			mu.Unlock()
+		}
+	}()
+	tb.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), seen...)
+	}
+}
+
 // artifact is one output of build-image.sh (stock, mirror).
-func artifact(t *testing.T, what string) string {
-	t.Helper()
+func artifact(tb testing.TB, what string) string {
+	tb.Helper()
 	out, err := exec.Command("bash", filepath.Join(h.root, "e2e", "scripts", "build-image.sh"), what).Output()
 	if err != nil {
-		t.Fatalf("build-image.sh %s: %v", what, err)
+		tb.Fatalf("build-image.sh %s: %v", what, err)
 	}
 	return strings.TrimSpace(string(out))
 }
@@ -72,29 +101,10 @@ func TestGoldenImage(t *testing.T) {
 	}
 	t.Logf("stock image and mirror ready in %.1fs", time.Since(t0).Seconds())
 
-	self, _ := os.Executable()
-	srv := exec.Command("ip", "netns", "exec", netns, self)
-	srv.Env = append(os.Environ(), serveEnv+"=0.0.0.0:"+mirrorPort+" "+mirror)
-	reqs, _ := srv.StdoutPipe()
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var fetched []string
-	go func() {
-		sc := bufio.NewScanner(reqs)
-		for sc.Scan() {
-			mu.Lock()
-			fetched = append(fetched, sc.Text())
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	requests := serveMirror(t, mirror)
 	debsFetched := func() int {
-		mu.Lock()
-		defer mu.Unlock()
 		n := 0
-		for _, f := range fetched {
+		for _, f := range requests() {
 			if strings.HasPrefix(f, "GET /debian/pool/main/docker.io_") {
 				n++
 			}
@@ -127,7 +137,7 @@ func TestGoldenImage(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("fjord image build: exit %d\n%s%s", r.code, r.out, r.err)
 	}
-	t.Logf("golden image built in %.1fs (%d docker.io download(s) from the mirror)\n%s", build.Seconds(), debsFetched(), lastLines(r.out, 8))
+	t.Logf("golden image built in %.1fs (%d docker.io download(s) from the mirror)\n%s", build.Seconds(), debsFetched(), tail(r.out, 8))
 	if debsFetched() != 1 {
 		t.Errorf("the builder fetched docker.io %d times from the mirror, want once", debsFetched())
 	}

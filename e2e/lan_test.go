@@ -396,7 +396,7 @@ func testDiskAndTuning(t *testing.T, g *guest, dir, pid string) {
 	if r.code == 0 || !strings.Contains(r.err+r.out, "is refused (sshd -t); the previous file is back") {
 		t.Errorf("a broken sshd option: exit %d\n%s%s", r.code, r.out, r.err)
 	}
-	t.Logf("broken sshd option refused:\n%s", lastLines(r.err, 4))
+	t.Logf("broken sshd option refused:\n%s", tail(r.err, 4))
 	if after := g.run(t, "sudo cat /etc/ssh/sshd_config.d/10-fjord.conf; ls -a /etc/ssh/sshd_config.d | grep fjord- || true"); after != dropIn {
 		t.Errorf("the drop-in after the refused change:\n%s\nwas\n%s", after, dropIn)
 	}
@@ -418,14 +418,6 @@ func testDiskAndTuning(t *testing.T, g *guest, dir, pid string) {
 	if got := strings.Fields(size()); len(got) < 1 || got[0] != "8589934592" {
 		t.Errorf("the root disk after the refused shrink: %v", got)
 	}
-}
-
-func lastLines(s string, n int) string {
-	ls := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(ls) > n {
-		ls = ls[len(ls)-n:]
-	}
-	return strings.Join(ls, "\n")
 }
 
 // lanVerify runs fjord verify -json on the LAN project and returns the

@@ -365,7 +365,7 @@ func TestRemoteFleet(t *testing.T) {
 		before := ssh("ci-1")
 		t1 := time.Now()
 		r = fjord(ctx, append([]string{"apply", "-auto-approve", "-rolling", "-max-unavailable", "1"}, broken...)...)
-		t.Logf("rolling apply stopped after %.1fs:\n%s", time.Since(t1).Seconds(), lastLines(r.out, 6))
+		t.Logf("rolling apply stopped after %.1fs:\n%s", time.Since(t1).Seconds(), tail(r.out, 6))
 		if r.code == 0 || !strings.Contains(r.out, "The rolling apply stopped: ci-0 failed after 0 host(s) were done; not touched: ci-1.") {
 			t.Errorf("rolling apply with a broken first host: exit %d\n%s%s", r.code, r.out, r.err)
 		}
