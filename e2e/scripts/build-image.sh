@@ -53,6 +53,10 @@ if [[ -z "$mirror" ]]; then
   exit 1
 fi
 
+# The chroot's maintainer scripts (openssh-server, grub-pc, apparmor) make
+# temporary files under TMPDIR, which names a directory of the caller's
+# (the e2e harness sets one) that does not exist inside the chroot.
+unset TMPDIR
 mkdir -p "$cache"
 work=$(mktemp -d "$cache/build.XXXXXX")
 root="$work/rootfs"
