@@ -32,10 +32,6 @@ func CheckHost(ctx context.Context, cfg *model.Config, h model.Host, s verify.Se
 	}
 	e := verify.Expect{DaemonJSON: seed.DaemonJSON, Docker: h.Docker, Firewall: in.Firewall,
 		User: h.SSH.User, AuthorizedKeys: h.SSH.AuthorizedKeys, Sealed: sealed}
-	out, err := verify.Host(ctx, s, e, KVMQuery(hv, DomainName(cfg.Project, h.Name)))
-	if err != nil {
-		return nil, err
-	}
 	if probe == nil {
 		probe = via(hv)
 	}
@@ -45,7 +41,16 @@ func CheckHost(ctx context.Context, cfg *model.Config, h model.Host, s verify.Se
 			addrs = append(addrs, n.IP)
 		}
 	}
-	return append(out, verify.Exposure(verify.Probe(ctx, probe, addrs, verify.ProbedPorts(e)), e)...), nil
+	// The probe from outside runs while the host checks itself.
+	probed := make(chan []verify.Outcome, 1)
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { probed <- verify.Exposure(verify.Probe(pctx, probe, addrs, verify.ProbedPorts(e)), e) }()
+	out, err := verify.Host(ctx, s, e, KVMQuery(hv, DomainName(cfg.Project, h.Name)))
+	if err != nil {
+		return nil, err
+	}
+	return append(out, <-probed...), nil
 }
 
 // CurrentAddress is where the domain answers now on its management

@@ -24,44 +24,63 @@ type probeReport struct {
 	subuid string
 }
 
-// canaryScript imports the image from stdin, runs the probe the hardened
+// canaryBody imports the image from stdin, waits for the file wait when it
+// is named (a shell word: the check script creates it once it has listed
+// the host's containers; two minutes at most), runs the probe the hardened
 // way, tries it privileged (which userns-remap must refuse), and removes
-// the image again. Sections are framed like the check sources.
-func canaryScript(tag string) string {
+// the image again. Sections are framed like the check sources; it exits 90
+// when Docker would not take the image.
+func canaryBody(tag, wait string) string {
 	// The dockremap range is printed first, so the uid_map can be judged against it.
 	hardened := "grep '^dockremap:' /etc/subuid; docker run --rm --read-only --cap-drop=ALL --tmpfs /tmp --pids-limit 64 --user 65534 --network none " + tag + " /probe"
 	privileged := "docker run --rm --privileged --network none " + tag + " /probe"
 	var b strings.Builder
 	fmt.Fprintf(&b, "docker import - %s >/dev/null || exit 90\n", tag)
+	if wait != "" {
+		fmt.Fprintf(&b, "n=0; while [ ! -e %[1]s ] && [ $n -lt 240 ]; do sleep 0.5; n=$((n+1)); done\n", wait)
+	}
 	for _, s := range []struct{ id, cmd string }{
 		{"canary-run", hardened}, {"canary-privileged", privileged},
 	} {
 		fmt.Fprintf(&b, "printf '\\n%s %s\\n'; (%s) 2>&1; printf '\\n%s-rc %s %%d\\n' $?\n", marker, s.id, s.cmd, marker, s.id)
 	}
 	fmt.Fprintf(&b, "docker rmi -f %s >/dev/null 2>&1; true\n", tag)
-	return "sudo -n sh -c " + sshx.Quote(b.String())
+	return b.String()
 }
 
 // RunCanary runs the canary container on the host (one round trip, the
 // image on stdin) and judges what the kernel showed it.
 func RunCanary(ctx context.Context, r InputRunner, image []byte, tag string, e Expect) ([]Outcome, error) {
-	res, err := r.RunInput(ctx, canaryScript(tag), bytes.NewReader(image))
+	res, err := r.RunInput(ctx, "sudo -n sh -c "+sshx.Quote(canaryBody(tag, "")), bytes.NewReader(image))
 	if err != nil {
 		return nil, fmt.Errorf("canary: %w", err)
 	}
 	outs := parse(res.Stdout)
 	if res.ExitCode == 90 {
-		// The host answered but Docker would not take the image (refusing
-		// every request, say): the canary checks fail saying so.
-		none := Output{Code: -1, Text: "the canary could not run: docker import failed: " + sshx.Short(res.Stdout+res.Stderr)}
-		outs = map[string]Output{"canary-run": none, "canary-privileged": none}
+		outs = canaryImportFailed(res.Stdout + res.Stderr)
 	}
-	for _, id := range []string{"canary-run", "canary-privileged"} {
-		if _, ok := outs[id]; !ok {
-			return nil, fmt.Errorf("canary: no output for %s; the host printed: %s", id, sshx.Short(res.Stdout+res.Stderr))
-		}
+	if err := canaryOutput(outs, res); err != nil {
+		return nil, err
 	}
 	return judge(CanaryChecks(), outs, e), nil
+}
+
+// canaryImportFailed is the canary's outputs when the host answered but
+// Docker would not take the image (refusing every request, say): the
+// canary checks fail saying so.
+func canaryImportFailed(printed string) map[string]Output {
+	none := Output{Code: -1, Text: "the canary could not run: docker import failed: " + sshx.Short(printed)}
+	return map[string]Output{"canary-run": none, "canary-privileged": none}
+}
+
+// canaryOutput fails when a canary section is missing from outs.
+func canaryOutput(outs map[string]Output, res sshx.Result) error {
+	for _, id := range []string{"canary-run", "canary-privileged"} {
+		if _, ok := outs[id]; !ok {
+			return fmt.Errorf("canary: no output for %s; the host printed: %s", id, sshx.Short(res.Stdout+res.Stderr))
+		}
+	}
+	return nil
 }
 
 // readProbe parses the hardened run's output; the probe prints one JSON line.

@@ -5,6 +5,7 @@
 package verify
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sort"
@@ -95,6 +96,15 @@ const marker = "@@fjord-source"
 // script builds one shell script that runs every source the checks need,
 // as root, with each output framed by markers and followed by its exit code.
 func script(checks []Check) (string, []string) {
+	body, ids := scriptBody(checks, "")
+	return "sudo -n sh -c " + sshx.Quote(body), ids
+}
+
+// scriptBody is script's shell text. The containers source runs first;
+// release, when not empty, is a file (a shell word) created once that
+// source is done, so that a canary waiting for it starts its containers
+// only after the runtime audit has listed the host's own.
+func scriptBody(checks []Check, release string) (string, []string) {
 	need := map[string]bool{}
 	for _, c := range checks {
 		need[c.Source] = true
@@ -103,7 +113,12 @@ func script(checks []Check) (string, []string) {
 	for id := range need {
 		ids = append(ids, id)
 	}
-	sort.Strings(ids)
+	sort.Slice(ids, func(i, j int) bool {
+		if (ids[i] == containersSource) != (ids[j] == containersSource) {
+			return ids[i] == containersSource
+		}
+		return ids[i] < ids[j]
+	})
 	var b strings.Builder
 	probed := false
 	for _, id := range ids {
@@ -120,9 +135,18 @@ func script(checks []Check) (string, []string) {
 			src = `if [ -n "$docker_down" ]; then echo "Docker serves no request: $docker_down"; exit 1; fi; ` + src
 		}
 		fmt.Fprintf(&b, "printf '\\n%s %s\\n'; (%s) 2>&1; printf '\\n%s-rc %s %%d\\n' $?\n", marker, id, src, marker, id)
+		if release != "" && id == containersSource {
+			fmt.Fprintf(&b, "touch %s\n", release)
+		}
 	}
-	return "sudo -n sh -c " + sshx.Quote(b.String()), ids
+	if release != "" {
+		fmt.Fprintf(&b, "touch %s\n", release)
+	}
+	return b.String(), ids
 }
+
+// containersSource lists the running containers for the runtime audit.
+const containersSource = "containers"
 
 // dockerSources are the sources that ask the Docker daemon.
 var dockerSources = map[string]bool{"docker-info": true, "seccomp": true, "networks": true, "containers": true, "authz": true, "engine": true}
@@ -165,6 +189,11 @@ func Run(ctx context.Context, r Runner, checks []Check, e Expect) ([]Outcome, er
 	if err != nil {
 		return nil, fmt.Errorf("run checks: %w", err)
 	}
+	return judgeRun(checks, ids, res, e)
+}
+
+// judgeRun judges the checks on what the check script printed.
+func judgeRun(checks []Check, ids []string, res sshx.Result, e Expect) ([]Outcome, error) {
 	if res.ExitCode != 0 && !strings.Contains(res.Stdout, marker) {
 		return nil, fmt.Errorf("run checks as root (sudo -n) failed with exit %d: %s", res.ExitCode, sshx.Short(res.Stdout+res.Stderr))
 	}
@@ -279,9 +308,17 @@ type Session interface {
 type KVMQuery func(ctx context.Context) (enabled, present bool, err error)
 
 // Host runs everything fjord proves about a host: the hypervisor-side KVM
-// check, the SSH checks (one round trip) and the canary container (one
-// more). A transport failure is an error; failed checks are outcomes.
+// check, and in one SSH round trip the checks and the canary container
+// (its image on stdin). On the host the canary is a job of its own beside
+// the checks: its image is imported while they run, and its containers
+// start once they have listed the host's own, so the runtime audit never
+// sees the canary. A transport failure is an error; failed checks are
+// outcomes.
 func Host(ctx context.Context, s Session, e Expect, kvm KVMQuery) ([]Outcome, error) {
+	return hostChecks(ctx, s, e, kvm, canary.Image)
+}
+
+func hostChecks(ctx context.Context, s Session, e Expect, kvm KVMQuery, image func() ([]byte, string, error)) ([]Outcome, error) {
 	enabled, present, kerr := kvm(ctx)
 	out := []Outcome{HostKVM(enabled, present, kerr, e)}
 	var cs []Check
@@ -290,20 +327,57 @@ func Host(ctx context.Context, s Session, e Expect, kvm KVMQuery) ([]Outcome, er
 			cs = append(cs, c)
 		}
 	}
-	checks, err := Run(ctx, s, cs, e)
+	img, tag, err := image()
 	if err != nil {
-		return nil, err
-	}
-	out = append(out, checks...)
-	img, tag, err := canary.Image()
-	if err != nil {
+		checks, rerr := Run(ctx, s, cs, e)
+		if rerr != nil {
+			return nil, rerr
+		}
 		// No canary to run: its checks fail (or are waived) saying why.
 		none := Output{Code: -1, Text: err.Error()}
-		return append(out, judge(CanaryChecks(), map[string]Output{"canary-run": none, "canary-privileged": none}, e)...), nil
+		return append(append(out, checks...), judge(CanaryChecks(), map[string]Output{"canary-run": none, "canary-privileged": none}, e)...), nil
 	}
-	co, err := RunCanary(ctx, s, img, tag, e)
+	cmd, ids := withCanary(cs, tag)
+	res, err := s.RunInput(ctx, cmd, bytes.NewReader(img))
+	if err != nil {
+		return nil, fmt.Errorf("run checks: %w", err)
+	}
+	checks, err := judgeRun(cs, ids, res, e)
 	if err != nil {
 		return nil, err
 	}
-	return append(out, co...), nil
+	outs := parse(res.Stdout)
+	if outs[canaryJob].Code == 90 {
+		outs = canaryImportFailed(outs[canaryJob].Text)
+	}
+	if err := canaryOutput(outs, res); err != nil {
+		return nil, err
+	}
+	return append(append(out, checks...), judge(CanaryChecks(), outs, e)...), nil
 }
+
+// canaryJob frames what the canary job printed besides its sections, and
+// its exit code.
+const canaryJob = "canary-job"
+
+// withCanary is the check script with the canary as a background job: the
+// image comes on stdin (the checks get none), the job's output goes to a
+// root-only directory under /run and is printed after the checks, with the
+// job's exit code.
+func withCanary(checks []Check, tag string) (string, []string) {
+	body, ids := scriptBody(checks, `"$d/release"`)
+	var b strings.Builder
+	b.WriteString("d=$(mktemp -d " + releaseDir + "/fjord-verify.XXXXXXXX) || exit 1\n")
+	b.WriteString("trap 'rm -rf \"$d\"' EXIT\n")
+	b.WriteString("exec 3<&0 </dev/null\n")
+	b.WriteString("{ (\n" + canaryBody(tag, `"$d/release"`) + ") <&3 >\"$d/out\" 2>&1; echo $? >\"$d/rc\"; } &\n")
+	b.WriteString("exec 3<&-\n")
+	b.WriteString(body)
+	b.WriteString("wait\n")
+	fmt.Fprintf(&b, "cat \"$d/out\"; printf '\\n%s %s\\n'; grep -v '^%s' \"$d/out\" | tail -n 5; printf '\\n%s-rc %s %%d\\n' \"$(cat \"$d/rc\")\"\n", marker, canaryJob, marker, marker, canaryJob)
+	return "sudo -n sh -c " + sshx.Quote(b.String()), ids
+}
+
+// releaseDir is where the verification's own directory is made (a test's
+// directory in tests).
+var releaseDir = "/run"
