@@ -56,9 +56,9 @@ func (l *loader) checkFiles(cfg *model.Config) Diagnostics {
 			Detail: fmt.Sprintf("%s %q: %s.", kind, name, detail), Subject: l.rangeOf(kind, name, field).Ptr()})
 	}
 	sizes := map[string]model.Size{}
-	for _, im := range cfg.Images {
+	for i, im := range cfg.Images {
 		if im.Path == "" {
-			continue // downloaded: checked when it is
+			continue // downloaded: checked when it is; built: below
 		}
 		qcow2, virtual, err := imageHeader(im.Path)
 		switch {
@@ -70,6 +70,17 @@ func (l *loader) checkFiles(cfg *model.Config) Diagnostics {
 			errAt("image", im.Name, "format", "Wrong image format", fmt.Sprintf("%s is not a qcow2 image; set format = \"raw\" if it is a raw disk", im.Path))
 		default:
 			sizes[im.Name] = virtual
+			cfg.Images[i].VirtualSize = virtual
+		}
+	}
+	// A golden image is built on a disk the size of its base's.
+	for i, im := range cfg.Images {
+		if im.Build == nil {
+			continue
+		}
+		if v, ok := sizes[im.Build.From]; ok {
+			sizes[im.Name] = v
+			cfg.Images[i].VirtualSize = v
 		}
 	}
 	keys := map[string]ssh.PublicKey{} // private key file → its public key

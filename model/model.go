@@ -115,6 +115,10 @@ type Image struct {
 	URL    string // downloaded once, then verified
 	SHA256 string // lower-case hex, required (for a built image: its recipe's hash, set by provision)
 	Format string // qcow2 or raw
+	// VirtualSize is the size of the disk the image holds, read by the
+	// loader from the file's header (for a built image: its base's); zero
+	// when not known before apply (an image downloaded from URL).
+	VirtualSize Size
 	// AptMirror is the Debian mirror guests on this image install
 	// packages from (Docker, when the image lacks it, at first boot; a
 	// build's packages); "" for the image's own sources. AptUnsigned

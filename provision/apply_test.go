@@ -27,7 +27,8 @@ type fakeHV struct {
 	mu       sync.Mutex
 	pools    map[string]bool
 	networks map[string]bool
-	volumes  map[string]bool // pool/name
+	volumes  map[string]bool   // pool/name
+	sizes    map[string]uint64 // pool/name → capacity asked for
 	domains  map[string]DomainSpec
 	state    map[string]string
 	calls    []string
@@ -42,7 +43,7 @@ type fakeHV struct {
 }
 
 func newFakeHV() *fakeHV {
-	return &fakeHV{pools: map[string]bool{}, networks: map[string]bool{}, volumes: map[string]bool{},
+	return &fakeHV{pools: map[string]bool{}, networks: map[string]bool{}, volumes: map[string]bool{}, sizes: map[string]uint64{},
 		domains: map[string]DomainSpec{}, state: map[string]string{}}
 }
 
@@ -102,6 +103,7 @@ func (f *fakeHV) CreateVolume(ctx context.Context, v VolumeSpec) (string, error)
 	}
 	f.mu.Lock()
 	f.volumes[v.Pool+"/"+v.Name] = true
+	f.sizes[v.Pool+"/"+v.Name] = v.Capacity
 	f.mu.Unlock()
 	return "/" + v.Pool + "/" + v.Name, nil
 }

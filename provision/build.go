@@ -123,17 +123,25 @@ func (a *applier) buildImage(ctx context.Context, hvName, pool string, im model.
 	if err != nil {
 		return "", fmt.Errorf("base image %q: %w", base.Name, err)
 	}
-	var disk model.Size
+	// The builder's disk is its base's, so that the image fits every host
+	// disk the base does (validate refuses a smaller one); a base whose
+	// size is not known before apply (downloaded) is built on the
+	// smallest disk of the hosts on the image.
+	disk := base.VirtualSize
+	var smallest model.Size
 	var network string
 	for _, h := range a.d.Hosts {
 		if h.Spec.Image == im.Name && h.Spec.Pool == pool && h.Spec.Hypervisor == hvName {
-			if disk == 0 || h.Spec.Disk < disk {
-				disk = h.Spec.Disk
+			if smallest == 0 || h.Spec.Disk < smallest {
+				smallest = h.Spec.Disk
 			}
 			if network == "" {
 				network = h.Spec.ManagementNetwork()
 			}
 		}
+	}
+	if disk == 0 {
+		disk = smallest
 	}
 	if im.Build.Network != "" {
 		network = im.Build.Network

@@ -26,6 +26,7 @@ func TestGoldenImageIsBuiltOnceAndByRecipe(t *testing.T) {
 	c := testConfig("ci")
 	applyable(t, c)
 	c.Images[0].AptMirror = "http://10.0.0.1:8000/debian"
+	c.Images[0].VirtualSize = 3 * model.GiB // as the loader reads it from the file
 	c.Images = append(c.Images, model.Image{Name: "gold", Format: "qcow2", Build: &model.ImageBuild{From: "deb", Packages: []string{"jq"}}})
 	c.Hosts[0].Image = "gold"
 	d := prepare(t, c)
@@ -81,6 +82,10 @@ func TestGoldenImageIsBuiltOnceAndByRecipe(t *testing.T) {
 	}
 	if len(builders) != 1 || builders[0].Name != "proj-image.gold" || builders[0].Meta.Host != "image.gold" || builders[0].DiskPath != "/pool/"+vol {
 		t.Fatalf("builders: %+v", builders)
+	}
+	// Built on a disk its base's size, whatever the hosts' disks.
+	if got := hv.sizes["pool/"+vol]; got != uint64(3*model.GiB) || c.Hosts[0].Disk == 3*model.GiB {
+		t.Errorf("the image was built on a %d-byte disk, want its base's 3 GiB (the host's is %s)", got, c.Hosts[0].Disk)
 	}
 	if !hv.volumes["pool/"+ManifestVolume("proj", "gold", gold.SHA256, "qcow2")] || hv.volumes["pool/fjord-proj-image-gold-build-seed.iso"] {
 		t.Errorf("after the build, volumes %v", hv.volumes)

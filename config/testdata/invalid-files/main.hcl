@@ -13,6 +13,24 @@ image "bookworm" {
   sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
 }
 
+image "golden" {
+  build {
+    from = "bookworm"
+  }
+}
+
+host "small-golden" {
+  image   = "golden"
+  pool    = "default"
+  network = "lab"
+  disk    = "1GiB" # ERROR: image "golden" holds a 2GiB disk
+  ssh {
+    user             = "admin"
+    authorized_keys  = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN0KfoilDtFujXLq7JNb4fsw/EZ9EB8kLhcizSs+Gp5O fjord-test"]
+    private_key_file = "../keys/id_ed25519"
+  }
+}
+
 image "missing" {
   path   = "nowhere.qcow2" # ERROR: Cannot read image
   sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
