@@ -102,6 +102,8 @@ func setup() (int, error) {
 		return 1, err
 	}
 	os.Setenv("TMPDIR", tmp)
+	// fjord's download cache (images given by url) belongs to the run too.
+	os.Setenv("XDG_CACHE_HOME", filepath.Join(h.work, "cache"))
 	h.bin = filepath.Join(h.work, "fjord")
 	h.config = filepath.Join(h.root, "e2e", "testdata", "basic")
 	steps := []struct {

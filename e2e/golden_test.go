@@ -26,6 +26,7 @@ const serveEnv = "FJORD_E2E_SERVE"
 const (
 	mirrorPort = "8765"
 	mirrorURL  = "http://192.168.163.1:" + mirrorPort + "/debian"
+	imagesPort = "8766"
 )
 
 // serveHelper runs instead of the tests when serveEnv is "ADDR DIR": it
@@ -52,9 +53,14 @@ func serveHelper() bool {
 // the host address of networks made later) until the test ends; requests
 // returns the requests so far, "GET /path" each.
 func serveMirror(tb testing.TB, dir string) (requests func() []string) {
+	return serveDir(tb, "0.0.0.0:"+mirrorPort, dir)
+}
+
+// serveDir serves dir on addr in fjord's namespace until the test ends.
+func serveDir(tb testing.TB, addr, dir string) (requests func() []string) {
 	self, _ := os.Executable()
 	srv := exec.Command("ip", "netns", "exec", netns, self)
-	srv.Env = append(os.Environ(), serveEnv+"=0.0.0.0:"+mirrorPort+" "+dir)
+	srv.Env = append(os.Environ(), serveEnv+"="+addr+" "+dir)
 	out, _ := srv.StdoutPipe()
 	if err := srv.Start(); err != nil {
 		tb.Fatal(err)
@@ -102,6 +108,18 @@ func TestGoldenImage(t *testing.T) {
 	t.Logf("stock image and mirror ready in %.1fs", time.Since(t0).Seconds())
 
 	requests := serveMirror(t, mirror)
+	// The stock image is given by url: fjord downloads it (on loopback in
+	// its namespace) into its cache once, checked against its sha256.
+	images := serveDir(t, "127.0.0.1:"+imagesPort, filepath.Dir(stock))
+	imageGets := func() int {
+		n := 0
+		for _, f := range images() {
+			if f == "GET /"+filepath.Base(stock) {
+				n++
+			}
+		}
+		return n
+	}
 	debsFetched := func() int {
 		n := 0
 		for _, f := range requests() {
@@ -114,7 +132,7 @@ func TestGoldenImage(t *testing.T) {
 
 	dir := filepath.Join(h.root, "e2e", "testdata", "golden")
 	vf := filepath.Join(h.work, "golden.fjordvars")
-	os.WriteFile(vf, []byte(fmt.Sprintf("stock_path = %q\nstock_sha256 = %q\nmirror = %q\n", stock, strings.Fields(string(sum))[0], mirrorURL)), 0o600)
+	os.WriteFile(vf, []byte(fmt.Sprintf("stock_url = %q\nstock_sha256 = %q\nmirror = %q\n", "http://127.0.0.1:"+imagesPort+"/"+filepath.Base(stock), strings.Fields(string(sum))[0], mirrorURL)), 0o600)
 	cfg := []string{"-var-file", h.varFile, "-var-file", vf, dir}
 	destroy := func() {
 		if r := fjord(ctx, append([]string{"destroy", "-auto-approve", "-shutdown-timeout", "1s"}, cfg...)...); r.code != 0 {
@@ -138,6 +156,12 @@ func TestGoldenImage(t *testing.T) {
 		t.Fatalf("fjord image build: exit %d\n%s%s", r.code, r.out, r.err)
 	}
 	t.Logf("golden image built in %.1fs (%d docker.io download(s) from the mirror)\n%s", build.Seconds(), debsFetched(), tail(r.out, 8))
+	if n := imageGets(); n != 1 {
+		t.Errorf("the stock image was downloaded %d times, want once", n)
+	}
+	if !strings.Contains(r.out, "download") {
+		t.Errorf("the build did not show the download:\n%s", r.out)
+	}
 	if debsFetched() != 1 {
 		t.Errorf("the builder fetched docker.io %d times from the mirror, want once", debsFetched())
 	}
@@ -165,6 +189,15 @@ func TestGoldenImage(t *testing.T) {
 			} else {
 				built = true
 				t.Logf("golden image %s: kernel %s, docker %s, cloud-init %s, %d packages", im.Volume, m.Kernel, m.Docker, m.CloudInit, len(m.Packages))
+				// Built on a disk its base's size, whatever its hosts' disks.
+				info, _ := exec.Command("qemu-img", "info", "--output=json", stock).Output()
+				var base struct {
+					Virtual int64 `json:"virtual-size"`
+				}
+				json.Unmarshal(info, &base)
+				if got := virsh(t, "vol-info", "--pool", "golden", "--bytes", im.Volume); base.Virtual == 0 || !strings.Contains(got, fmt.Sprintf("%d bytes", base.Virtual)) {
+					t.Errorf("the golden volume is not the stock image's size (%d bytes):\n%s", base.Virtual, got)
+				}
 			}
 		}
 	}

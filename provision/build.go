@@ -13,6 +13,7 @@ import (
 
 	"github.com/fjord-dev/fjord/cloudinit"
 	"github.com/fjord-dev/fjord/hardening"
+	"github.com/fjord-dev/fjord/imagefile"
 	"github.com/fjord-dev/fjord/model"
 )
 
@@ -128,6 +129,12 @@ func (a *applier) buildImage(ctx context.Context, hvName, pool string, im model.
 	// size is not known before apply (downloaded) is built on the
 	// smallest disk of the hosts on the image.
 	disk := base.VirtualSize
+	if disk == 0 && base.URL != "" {
+		// Downloaded just now, or before: the cached file says.
+		if _, v, err := imagefile.Header(cachedDownload(a.opts.ImageCache, base)); err == nil {
+			disk = v
+		}
+	}
 	var smallest model.Size
 	var network string
 	for _, h := range a.d.Hosts {

@@ -85,9 +85,14 @@ func checkSHA256(path, want string, report func(Progress)) error {
 	return nil
 }
 
+// cachedDownload is where download keeps image im.
+func cachedDownload(cacheDir string, im model.Image) string {
+	return filepath.Join(cacheDir, im.SHA256+"."+im.Format)
+}
+
 // download fetches an image URL into the cache once, verified.
 func download(ctx context.Context, im model.Image, cacheDir string, report func(Progress)) (string, error) {
-	dst := filepath.Join(cacheDir, im.SHA256+"."+im.Format)
+	dst := cachedDownload(cacheDir, im)
 	if checkSHA256(dst, im.SHA256, report) == nil {
 		return dst, nil
 	}

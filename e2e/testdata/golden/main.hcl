@@ -1,11 +1,11 @@
 # The e2e golden image: a stock image without Docker (e2e/scripts/build-image.sh
-# stock), a local Debian mirror served to guests on the isolated network's
+# stock, downloaded by url from the test's server on loopback), a local Debian mirror served to guests on the isolated network's
 # host address, a golden image built from the stock one, a host on each.
 fjord {
   project = "golden"
 }
 
-variable "stock_path" {}
+variable "stock_url" {}
 variable "stock_sha256" {}
 variable "mirror" {}
 # The harness's shared variables file sets these (the image with Docker); unused here.
@@ -33,7 +33,7 @@ network "golden" {
 }
 
 image "stock" {
-  path         = var.stock_path
+  url          = var.stock_url
   sha256       = var.stock_sha256
   apt_mirror   = var.mirror
   apt_unsigned = true
