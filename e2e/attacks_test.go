@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -99,7 +98,10 @@ func testAttacksLive(t *testing.T, g *guest) {
 // runInput runs cmd on the guest with stdin as its standard input.
 func (g *guest) runInput(t *testing.T, cmd string, stdin []byte) string {
 	t.Helper()
-	kh := filepath.Join(h.work, "known_hosts.guest")
+	kh, err := g.knownHosts()
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := exec.Command("ip", "netns", "exec", netns, "ssh", "-i", h.key, "-o", "UserKnownHostsFile="+kh,
 		"-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20",
 		g.user+"@"+g.addr, cmd)

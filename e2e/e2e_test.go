@@ -22,6 +22,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -571,10 +572,42 @@ type guest struct {
 
 func (g *guest) run(t *testing.T, cmd string) string {
 	t.Helper()
-	kh := filepath.Join(h.work, "known_hosts.guest")
-	os.WriteFile(kh, []byte(g.addr+" "+g.hostKey+"\n"), 0o600)
+	out, err := g.try(cmd)
+	if err != nil {
+		t.Fatalf("ssh %q: %v\n%s", cmd, err, out)
+	}
+	return out
+}
+
+// output is run for another goroutine than the test's: a failure to run
+// cmd is in what it returns.
+func (g *guest) output(cmd string) string {
+	out, err := g.try(cmd)
+	if err != nil {
+		return fmt.Sprintf("ssh %q: %v\n%s", cmd, err, out)
+	}
+	return out
+}
+
+// knownHosts writes the guest's pinned key for ssh, whole under a name of
+// its own, then renamed: other goroutines may be reading it.
+func (g *guest) knownHosts() (string, error) {
+	kh := filepath.Join(h.work, "known_hosts.guest."+g.addr)
+	f, err := os.CreateTemp(h.work, "known_hosts.*")
+	if err != nil {
+		return "", err
+	}
+	f.WriteString(g.addr + " " + g.hostKey + "\n")
+	f.Close()
+	return kh, os.Rename(f.Name(), kh)
+}
+
+func (g *guest) try(cmd string) (string, error) {
+	kh, err := g.knownHosts()
+	if err != nil {
+		return "", err
+	}
 	var out []byte
-	var err error
 	for try := 0; try < 5; try++ { // sshd refuses connections while it reloads
 		out, err = exec.Command("ip", "netns", "exec", netns, "ssh", "-i", h.key, "-o", "UserKnownHostsFile="+kh,
 			"-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20",
@@ -584,10 +617,7 @@ func (g *guest) run(t *testing.T, cmd string) string {
 		}
 		time.Sleep(2 * time.Second)
 	}
-	if err != nil {
-		t.Fatalf("ssh %q: %v\n%s", cmd, err, out)
-	}
-	return string(out)
+	return string(out), err
 }
 
 // failingChecks runs fjord verify -json and returns the IDs that failed.
@@ -777,10 +807,26 @@ func testAuthz(t *testing.T, g *guest, cfg []string) {
 		{"privileged_exec", "docker exec --privileged e2e-app /bin/busybox true"},
 		{"plugins", "docker plugin create e2e/plugin /tmp/e2e-plugin"},
 	}
-	for _, r := range refused {
-		out := g.run(t, "sudo "+r.cmd+" 2>&1; echo rc=$?")
+	// Three at a time: the cost is the docker CLI and the daemon under
+	// emulation, and the guest has two CPUs.
+	outs := make([]string, len(refused))
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 3)
+	for i, r := range refused {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			outs[i] = g.output("sudo " + r.cmd + " 2>&1; echo rc=$?")
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d refusals, three at a time: %.1fs", len(refused), time.Since(t0).Seconds())
+	for i, r := range refused {
 		want := "fjord policy rule " + r.rule + "; relax it in host.node docker.authz"
-		if !strings.Contains(out, "authorization denied by plugin fjord-authz") || !strings.Contains(out, want) || strings.Contains(out, "rc=0") {
+		if out := outs[i]; !strings.Contains(out, "authorization denied by plugin fjord-authz") || !strings.Contains(out, want) || strings.Contains(out, "rc=0") {
 			t.Errorf("%s: not refused by rule %s:\n%s", r.cmd, r.rule, out)
 			continue
 		}
@@ -806,7 +852,7 @@ func testAuthz(t *testing.T, g *guest, cfg []string) {
 
 	// The plugin down: Docker fails closed, and so does verification.
 	g.run(t, "sudo systemctl stop fjord-authz.service")
-	t0 := time.Now()
+	t0 = time.Now()
 	down := g.run(t, "sudo docker ps 2>&1; echo rc=$?; sudo docker run --rm --network none "+img+" /bin/busybox true 2>&1; echo rc=$?")
 	t.Logf("Docker with fjord-authz stopped (docker ps and docker run answered in %.1fs):\n%s", time.Since(t0).Seconds(), down)
 	if strings.Contains(down, "rc=0") || !strings.Contains(down, "fjord-authz") {
