@@ -856,7 +856,7 @@ func testAuthz(t *testing.T, g *guest, cfg []string) {
 	// Each waits out the daemon's retries of the plugin: both at once.
 	down := g.run(t, "(sudo docker ps >/tmp/e2e-ps 2>&1; echo rc=$? >>/tmp/e2e-ps) & sudo docker run --rm --network none "+img+" /bin/busybox true 2>&1; echo rc=$?; wait; cat /tmp/e2e-ps; rm /tmp/e2e-ps")
 	t.Logf("Docker with fjord-authz stopped (docker ps and docker run, at once, answered in %.1fs):\n%s", time.Since(t0).Seconds(), down)
-	if strings.Contains(down, "rc=0") || strings.Count(down, "rc=") != 2 || strings.Count(down, "fjord-authz") < 2 {
+	if strings.Contains(down, "rc=0") || strings.Count(down, "rc=") != 2 || strings.Count(down, "plugin fjord-authz") < 2 {
 		t.Errorf("Docker served requests with the plugin down:\n%s", down)
 	}
 	r := fjord(context.Background(), append([]string{"verify", "-json"}, cfg...)...)
