@@ -35,6 +35,17 @@ log "installing docker.io apparmor auditd iptables $PACKAGES"
 apt-get install -y -q --no-install-recommends docker.io apparmor auditd iptables $PACKAGES >>/var/lib/fjord-build/apt.log 2>&1 ||
   { tail -20 /var/lib/fjord-build/apt.log >"$console"; exit 1; }
 
+step=bake
+# What every host would otherwise do at its first boot, done once here.
+# The account userns-remap "default" maps containers to, made as dockerd
+# makes it (adduser --system, then the first free 65536-wide ranges).
+if ! getent passwd dockremap >/dev/null; then
+  adduser --system --shell /bin/false --no-create-home --disabled-login --disabled-password --group dockremap >/dev/null
+  usermod -v 100000-165535 -w 100000-165535 dockremap
+fi
+# fjord's hosts are seeded by NoCloud only: cloud-init looks for nothing else.
+printf 'datasource_list: [ NoCloud, None ]\n' >/etc/cloud/cloud.cfg.d/99-fjord.cfg
+
 step=clean
 # Docker started once when installed: what it made belongs to no host.
 systemctl stop docker.service docker.socket containerd.service 2>/dev/null || true

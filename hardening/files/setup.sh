@@ -4,16 +4,19 @@
 # Any failure fails cloud-init, and so fjord's apply, with this output.
 set -eu
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-log() { echo "fjord-setup: $*"; }
+log() { echo "fjord-setup: [$(cut -d' ' -f1 /proc/uptime)s] $*"; }
 
 # Kernel settings.
 sysctl -q -p /etc/sysctl.d/90-fjord.conf
 
 # The host firewall, before Docker first starts; from the next boot on its
 # unit loads it before any network is up.
+# Units new to systemd at this boot are read when first started: each
+# enable below skips the reload it would make (two seconds each under
+# emulation), and the one reload left runs beside Docker's first start.
 if [ -e /etc/fjord/firewall.v4 ]; then
-  systemctl daemon-reload
-  systemctl enable --quiet --now fjord-firewall.service
+  systemctl enable --quiet --no-reload fjord-firewall.service
+  systemctl start fjord-firewall.service
   log "firewall loaded"
 fi
 
@@ -93,8 +96,8 @@ mount -o ro "$seed" "$mnt"
 install -m 0755 -o root -g root "$mnt/fjord-authz" /usr/local/sbin/fjord-authz
 umount "$mnt"
 rmdir "$mnt"
-systemctl daemon-reload # the plugin's unit, and containerd's audit drop-in above
-systemctl enable --quiet --now fjord-authz.service
+systemctl enable --quiet --no-reload fjord-authz.service
+systemctl start fjord-authz.service
 log "fjord-authz running"
 
 # Nobody in the docker group: admins use sudo (CIS 1.1.2).
@@ -102,8 +105,15 @@ for member in $(getent group docker | cut -d: -f4 | tr ',' ' '); do
   gpasswd -d "$member" docker >/dev/null
 done
 
-systemctl enable --quiet --now docker.service
-
+# The image's docker.io is enabled already; enabling it again would cost
+# seconds (its init script too).
+systemctl is-enabled --quiet docker.service || systemctl enable --quiet --no-reload docker.service
+systemctl start --no-block docker.service
+# The units and drop-ins written at this boot (the plugin's, containerd's
+# audit one), read while Docker starts; then wait for Docker, which fails
+# setup if it does not come up.
+systemctl daemon-reload
+systemctl start docker.service
 log "docker started"
 
 # Docker networks the host declares, internal ones without a route out. One
