@@ -91,7 +91,7 @@ func measure(ctx context.Context, inNetns bool, env []string, args ...string) me
 		argv = append([]string{"ip", "netns", "exec", netns}, argv...)
 	}
 	c := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	c.Env = append(os.Environ(), env...)
+	c.Env = append(append(os.Environ(), fjordCache()), env...)
 	c.Dir = h.work
 	var errb strings.Builder
 	c.Stderr = &errb

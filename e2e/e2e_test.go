@@ -103,8 +103,6 @@ func setup() (int, error) {
 		return 1, err
 	}
 	os.Setenv("TMPDIR", tmp)
-	// fjord's download cache (images given by url) belongs to the run too.
-	os.Setenv("XDG_CACHE_HOME", filepath.Join(h.work, "cache"))
 	h.bin = filepath.Join(h.work, "fjord")
 	h.config = filepath.Join(h.root, "e2e", "testdata", "basic")
 	steps := []struct {
@@ -204,9 +202,13 @@ type result struct {
 func fjord(ctx context.Context, args ...string) result { return fjordEnv(ctx, nil, args...) }
 
 // fjordEnv runs the binary with extra environment variables.
+// fjordCache keeps fjord's download cache (images given by url) in the
+// run's directory; the Go build cache the harness uses stays where it is.
+func fjordCache() string { return "XDG_CACHE_HOME=" + filepath.Join(h.work, "cache") }
+
 func fjordEnv(ctx context.Context, env []string, args ...string) result {
 	c := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", netns, h.bin}, args...)...)
-	c.Env = append(os.Environ(), env...)
+	c.Env = append(append(os.Environ(), fjordCache()), env...)
 	c.Dir = h.work
 	var out, errb bytes.Buffer
 	c.Stdout, c.Stderr = &out, &errb
