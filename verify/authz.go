@@ -69,7 +69,8 @@ var authzProbes = []authzProbe{
 // SocketClient is Python that defines send(raw): it writes one HTTP
 // request, byte for byte, to the Docker socket and returns the answer's
 // status and message. A refusal can come before a large body was read, so
-// sending stops once the answer is there. It holds no single quote, so it
+// sending stops once the answer is there, or when the daemon closed the
+// connection after answering (the answer is still read). It holds no single quote, so it
 // can run as python3 -c '…'; the verifier and e2e both use it.
 const SocketClient = `import base64, json, select, socket, sys
 def send(raw):
@@ -79,13 +80,16 @@ def send(raw):
     resp = b""
     try:
         s.connect("/run/docker.sock")
-        s.sendall(head + sep)
-        off = 0
-        while off < len(body):
-            r, w, _ = select.select([s], [s], [], 30)
-            if r or not w:
-                break
-            off += s.send(body[off:off + 65536])
+        try:
+            s.sendall(head + sep)
+            off = 0
+            while off < len(body):
+                r, w, _ = select.select([s], [s], [], 30)
+                if r or not w:
+                    break
+                off += s.send(body[off:off + 65536])
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the daemon answered and closed before taking the whole body: its answer is read below
         while b"\r\n\r\n" not in resp:
             chunk = s.recv(65536)
             if not chunk:
