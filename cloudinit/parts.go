@@ -23,14 +23,17 @@ type Part struct {
 	Restarts             string
 }
 
-// partSpecs say how each part is checked and put into force.
+// partSpecs say how each part is checked and put into force. Docker's
+// unit allows three starts a minute (StartLimitBurst=3): a change, its
+// rollback and the next apply within a minute would leave the daemon
+// down, so a restart fjord asks for first clears that count.
 var partSpecs = []Part{
 	{Name: "sysctl", Label: "sysctls", Path: SysctlPath, Apply: "sysctl -q -p " + SysctlPath, Restarts: "applies the kernel settings (nothing restarts)"},
 	{Name: "sshd", Label: "sshd drop-in", Path: SSHDropInPath, Verify: "sshd -t", Apply: "systemctl reload ssh.service", Restarts: "reloads sshd (open sessions are kept)"},
 	{Name: "firewall-v4", Label: "firewall (IPv4)", Path: FirewallV4Path, Check: `iptables-restore --test --noflush "$new"`, Apply: "systemctl restart fjord-firewall.service", Restarts: "reloads the firewall (connections are kept)"},
 	{Name: "firewall-v6", Label: "firewall (IPv6)", Path: FirewallV6Path, Check: `ip6tables-restore --test --noflush "$new"`, Apply: "systemctl restart fjord-firewall.service", Restarts: "reloads the firewall (connections are kept)"},
 	{Name: "authz-policy", Label: "authz policy", Path: AuthzPolicyPath, Check: `/usr/local/sbin/fjord-authz -check -policy "$new"`, Apply: "systemctl restart fjord-authz.service", Restarts: "restarts fjord-authz (Docker requests wait for it)"},
-	{Name: "daemon-json", Label: "daemon.json", Path: DaemonJSONPath, Apply: "systemctl restart docker.service && timeout 60 docker version >/dev/null", Restarts: "restarts docker; running containers kept by live-restore"},
+	{Name: "daemon-json", Label: "daemon.json", Path: DaemonJSONPath, Apply: "systemctl reset-failed docker.service; systemctl restart docker.service && timeout 60 docker version >/dev/null", Restarts: "restarts docker; running containers kept by live-restore"},
 }
 
 // Parts are the host's files that can change in place, with the content
