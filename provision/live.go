@@ -31,7 +31,7 @@ func CheckHost(ctx context.Context, cfg *model.Config, h model.Host, s verify.Se
 		return nil, err
 	}
 	e := verify.Expect{DaemonJSON: seed.DaemonJSON, Docker: h.Docker, Firewall: in.Firewall,
-		User: h.SSH.User, AuthorizedKeys: h.SSH.AuthorizedKeys, Sealed: sealed}
+		User: h.SSH.User, AuthorizedKeys: h.SSH.AuthorizedKeys, Sysctls: h.Sysctls, SSHDOptions: h.SSH.SSHDOptions, Sealed: sealed}
 	if probe == nil {
 		probe = via(hv)
 	}

@@ -347,6 +347,7 @@ func All() []Check {
 				return ""
 			}})
 	}
+	cs = append(cs, declaredChecks()...)
 	cs = append(cs, engineCheck())
 	cs = append(cs, authzChecks()...)
 	cs = append(cs, runtimeChecks()...)

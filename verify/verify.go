@@ -54,6 +54,8 @@ type Expect struct {
 	// User and AuthorizedKeys are the declared admin and its keys.
 	User           string
 	AuthorizedKeys []string
+	// Sysctls and SSHDOptions are the host's own declared settings.
+	Sysctls, SSHDOptions map[string]string
 	// Sealed says the host has been sealed (fjord verify of a finished
 	// host): the AfterSeal checks are made.
 	Sealed bool

@@ -61,6 +61,8 @@ func expect() Expect {
 	d := model.HardenedDocker()
 	d.Networks = []model.DockerNetwork{{Name: "backend", Internal: true}}
 	return Expect{DaemonJSON: b, Docker: d, Firewall: testFirewall(d), User: "admin", Sealed: true,
+		Sysctls:        map[string]string{"vm.max_map_count": "262144", "net.ipv4.ip_local_port_range": "32768 60999"},
+		SSHDOptions:    map[string]string{"MaxSessions": "4"},
 		AuthorizedKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIFVoHCBzjiEhJoSeVmk+4KCqXU2Jk8o6/Ug/U7oMZR3 e2e"}}
 }
 
@@ -223,6 +225,15 @@ func TestEachMutationFailsExactlyItsChecks(t *testing.T) {
 		{"dmesg readable", "sysctl", func(o Output) Output {
 			return Output{Text: replace(o.Text, "kernel.dmesg_restrict = 1", "kernel.dmesg_restrict = 0")}
 		}, []string{"sysctl.kernel.dmesg_restrict"}},
+		{"a declared sysctl changed at run time (sysctl -w vm.max_map_count=65530)", "sysctl-declared", func(o Output) Output {
+			return Output{Text: replace(o.Text, "vm.max_map_count = 262144", "vm.max_map_count = 65530")}
+		}, []string{"sysctl.declared"}},
+		{"a declared sysctl taken out of 90-fjord.conf", "sysctl-declared", func(o Output) Output {
+			return Output{Text: replace(o.Text, "vm.max_map_count = 262144\n", "")}
+		}, []string{"sysctl.declared"}},
+		{"an sshd drop-in sorting before fjord's sets a declared option first (MaxSessions 10)", "sshd", func(o Output) Output {
+			return Output{Text: replace(o.Text, "maxsessions 4", "maxsessions 10")}
+		}, []string{"ssh.declared"}},
 		{"no data disk", "data-disk", func(Output) Output { return Output{Code: 1} }, []string{"docker.data-disk"}},
 		{"admin in the docker group", "docker-group", func(Output) Output { return Output{Text: "docker:x:998:admin"} }, []string{"docker.group"}},
 		{"audit rules gone", "audit", func(o Output) Output {
@@ -509,5 +520,50 @@ func TestSeccompProfileDenyingByDefaultPasses(t *testing.T) {
 	h.out["seccomp"] = Output{Text: "name=apparmor\nname=seccomp,profile=custom\n@@profile /etc/docker/seccomp/fjord.json\n{\"defaultaction\": \"SCMP_ACT_LOG\"}\n"}
 	if o := run(t, h, expect())["docker.seccomp"]; o.Status != Fail || !strings.Contains(o.Detail, "/etc/docker/seccomp/fjord.json") || !strings.Contains(o.Detail, "SCMP_ACT_LOG") {
 		t.Errorf("a lower-case key, as dockerd decodes it: %+v", o)
+	}
+}
+
+// sshd prints a time in seconds and a keyword's values one line each;
+// the declared form must be judged the same.
+func TestDeclaredSSHDValues(t *testing.T) {
+	for _, tc := range []struct {
+		got, declared string
+		same          bool
+	}{
+		{"120", "2m", true},
+		{"5400", "1h30m", true},
+		{"600", "10M", true},
+		{"120", "3m", false},
+		{"yes", "Yes", true},
+		{"admin ops", "admin  ops", true},
+		{"admin", "admin ops", false},
+		{"4", "4x", false},
+	} {
+		if got := sameSSHDValue(tc.got, tc.declared); got != tc.same {
+			t.Errorf("sshd %q vs declared %q: same = %v, want %v", tc.got, tc.declared, got, tc.same)
+		}
+	}
+	v := sshdValues("allowusers admin\nallowusers ops\nmaxsessions 4\n")
+	if v["allowusers"] != "admin ops" || v["maxsessions"] != "4" {
+		t.Errorf("sshd -T read as %v", v)
+	}
+}
+
+// The declared-sysctls source, run here against a file of fjord's shape:
+// hardening keys before the marker are not read, a key the kernel lacks
+// prints nothing, and the others print the kernel's value.
+func TestDeclaredSysctlsSource(t *testing.T) {
+	if _, err := exec.LookPath("sysctl"); err != nil {
+		t.Skip("no sysctl on this machine")
+	}
+	f := filepath.Join(t.TempDir(), "90-fjord.conf")
+	os.WriteFile(f, []byte("kernel.dmesg_restrict = 1\n# Declared for this host in HCL (sysctls).\nfs.no_such_key = 3\nvm.max_map_count = 262144\n"), 0o644)
+	out, err := exec.Command("sh", "-c", strings.ReplaceAll(Sources["sysctl-declared"], "/etc/sysctl.d/90-fjord.conf", f)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	live, _ := exec.Command("sysctl", "-n", "vm.max_map_count").Output()
+	if want := "vm.max_map_count = " + strings.TrimSpace(string(live)) + "\n"; string(out) != want {
+		t.Errorf("source printed %q, want %q", out, want)
 	}
 }
