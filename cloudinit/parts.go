@@ -10,7 +10,7 @@ import (
 // checked before anything restarts, the previous version kept and put
 // back if the service does not come back.
 type Part struct {
-	Name    string // "sshd", "sysctl", "firewall-v4", "firewall-v6", "authz-policy", "daemon-json"
+	Name    string // "sshd", "sysctl", "firewall-v4", "firewall-v6", "authz-policy", "daemon-json", "docker-networks"
 	Label   string // in words: "the sshd drop-in"
 	Path    string
 	Mode    string // octal, as write_files has it
@@ -34,6 +34,7 @@ var partSpecs = []Part{
 	{Name: "firewall-v6", Label: "firewall (IPv6)", Path: FirewallV6Path, Check: `ip6tables-restore --test --noflush "$new"`, Apply: "systemctl restart fjord-firewall.service", Restarts: "reloads the firewall (connections are kept)"},
 	{Name: "authz-policy", Label: "authz policy", Path: AuthzPolicyPath, Check: `/usr/local/sbin/fjord-authz -check -policy "$new"`, Apply: "systemctl restart fjord-authz.service", Restarts: "restarts fjord-authz (Docker requests wait for it)"},
 	{Name: "daemon-json", Label: "daemon.json", Path: DaemonJSONPath, Apply: "systemctl reset-failed docker.service; systemctl restart docker.service && timeout 60 docker version >/dev/null", Restarts: "restarts docker; running containers kept by live-restore"},
+	{Name: "docker-networks", Label: "Docker networks", Path: NetworksPath, Apply: networksToolPath + ` "$f"`, Restarts: "creates and removes Docker networks (nothing restarts; a network a container uses is not removed)"},
 }
 
 // Parts are the host's files that can change in place, with the content

@@ -197,6 +197,7 @@ const (
 	FirewallUnitPath  = "/etc/systemd/system/fjord-firewall.service"
 	setupScriptPath   = "/usr/local/sbin/fjord-setup"
 	installDockerPath = "/usr/local/sbin/fjord-install-docker"
+	networksToolPath  = "/usr/local/sbin/fjord-docker-networks"
 	AptMirrorPath     = "/etc/fjord/apt-mirror"
 	DockerWrapperPath = "/usr/local/bin/docker"
 )
@@ -316,6 +317,7 @@ func build(in Input) (parts, error) {
 			{Path: AuditRulesPath, Owner: "root:root", Permissions: "0640", Content: string(hardening.Must("audit.rules"))},
 			{Path: NetworksPath, Owner: "root:root", Permissions: "0644", Content: networksFile(in.Docker.Networks)},
 			{Path: setupScriptPath, Owner: "root:root", Permissions: "0755", Content: string(hardening.Must("setup.sh"))},
+			{Path: networksToolPath, Owner: "root:root", Permissions: "0755", Content: string(hardening.Must("docker-networks.sh"))},
 			{Path: DockerWrapperPath, Owner: "root:root", Permissions: "0755", Content: string(hardening.Must("docker-wrapper.sh"))},
 			{Path: AuthzPolicyPath, Owner: "root:root", Permissions: "0644", Content: string(policy) + "\n"},
 			{Path: AuthzUnitPath, Owner: "root:root", Permissions: "0644", Content: string(hardening.Must("fjord-authz.service"))},

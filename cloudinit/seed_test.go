@@ -131,10 +131,22 @@ func TestHashIgnoresHostKeyButNotConfig(t *testing.T) {
 	if len(changed) != 1 || !changed["daemon-json"] {
 		t.Errorf("parts changed by icc = true: %v, want daemon-json only", changed)
 	}
+	// So do the Docker networks.
 	in = testInput()
 	in.Docker.Networks = append(in.Docker.Networks, model.DockerNetwork{Name: "extra"})
+	if e, _ := Render(in); e.Hash != a.Hash {
+		t.Error("seed hash changed with the Docker networks, which change in place")
+	}
+	after, _ = Parts(in)
+	for i := range before {
+		if changed := before[i].Hash() != after[i].Hash(); changed != (before[i].Name == "docker-networks") {
+			t.Errorf("part %s changed = %v with a Docker network added", before[i].Name, changed)
+		}
+	}
+	in = testInput()
+	in.AdminUser = "ops"
 	if e, _ := Render(in); e.Hash == a.Hash {
-		t.Error("seed hash did not change with the Docker networks")
+		t.Error("seed hash did not change with the admin user")
 	}
 	in = testInput()
 	in.AuthzPlugin = []byte("another fjord-authz build")

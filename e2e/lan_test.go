@@ -290,16 +290,31 @@ func TestLAN(t *testing.T) {
 // authz policy (a rule relaxed) — and expects one in-place update that
 // keeps a running container (same PID after Docker's restart), opens the
 // port, and leaves a host that verifies and plans no changes.
+//
+// The same update declares a Docker network (a copy of the configuration
+// with one more network block), which the next apply, back on the
+// original configuration, removes.
 func testInPlace(t *testing.T, g *guest, dir string) {
 	vf := filepath.Join(h.work, "lan-update.fjordvars")
 	os.WriteFile(vf, []byte("publish = [8080, 9090]\nlog_driver = \"local\"\nrelax = { devices = \"the e2e host lends its devices\" }\n"), 0o600)
-	cfg := []string{"-var-file", h.varFile, "-var-file", vf, dir}
+	withNet := filepath.Join(h.work, "lan-networks")
+	src, err := os.ReadFile(filepath.Join(dir, "main.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const anchor = "    authz {\n      relax = var.relax"
+	if !strings.Contains(string(src), anchor) {
+		t.Fatalf("the LAN configuration has no %q to declare a network before", anchor)
+	}
+	os.MkdirAll(withNet, 0o700)
+	os.WriteFile(filepath.Join(withNet, "main.hcl"), []byte(strings.Replace(string(src), anchor, "    network \"jobs\" {\n      internal = true\n    }\n"+anchor, 1)), 0o600)
+	cfg := []string{"-var-file", h.varFile, "-var-file", vf, withNet}
 	g.run(t, "sudo docker run -d --read-only --user 10001 --pids-limit 32 --name keeper fjord-e2e-web /probe -serve 8080 >/dev/null")
 	pid := strings.TrimSpace(g.run(t, "sudo docker inspect -f '{{.State.Pid}}' keeper"))
 
 	r := fjord(context.Background(), append([]string{"plan"}, cfg...)...)
 	for _, want := range []string{"update", "firewall (IPv4) changed (in place: reloads the firewall", "daemon.json changed (in place: restarts docker; running containers kept by live-restore)",
-		"authz policy changed (in place: restarts fjord-authz"} {
+		"authz policy changed (in place: restarts fjord-authz", "Docker networks changed (in place: creates and removes Docker networks"} {
 		if !strings.Contains(r.out, want) {
 			t.Errorf("plan lacks %q:\n%s%s", want, r.out, r.err)
 		}
@@ -319,6 +334,9 @@ func testInPlace(t *testing.T, g *guest, dir string) {
 	}
 	if out := g.run(t, "sudo docker info --format '{{.LoggingDriver}}'"); strings.TrimSpace(out) != "local" {
 		t.Errorf("log driver after the update: %s", out)
+	}
+	if out := g.run(t, "sudo docker network inspect -f '{{.Internal}} {{index .Labels \"fjord.network\"}}' jobs"); out != "true \n" {
+		t.Errorf("the network declared in place: %q, want internal and labelled fjord.network", out)
 	}
 	g.run(t, "sudo docker run -d --read-only --user 10001 --pids-limit 32 --name now-declared -p 9090:8080 fjord-e2e-web /probe -serve 8080 >/dev/null")
 	if got := fromClient(t, lanAdmin, lanHost+":9090"); !strings.HasPrefix(got, "open fjord-probe") {
@@ -353,7 +371,7 @@ func testDiskAndTuning(t *testing.T, g *guest, dir, pid string) {
 	grown := vars("lan-grow", "disk = \"8GiB\"\ndata_disk = \"12GiB\"\nsysctls = { \"vm.max_map_count\" = \"262144\" }\nsshd_options = { MaxSessions = \"4\" }\n")
 	r := fjord(context.Background(), append([]string{"plan"}, grown...)...)
 	for _, want := range []string{"disk: 6GiB → 8GiB (in place: grows online", "docker data_disk: 10GiB → 12GiB (in place: grows online",
-		"sysctls changed (in place: applies the kernel settings", "sshd drop-in changed (in place: reloads sshd", "1 to update, 0 to replace"} {
+		"sysctls changed (in place: applies the kernel settings", "sshd drop-in changed (in place: reloads sshd", "Docker networks changed (in place", "1 to update, 0 to replace"} {
 		if !strings.Contains(r.out, want) {
 			t.Errorf("plan lacks %q:\n%s%s", want, r.out, r.err)
 		}
@@ -385,6 +403,18 @@ func testDiskAndTuning(t *testing.T, g *guest, dir, pid string) {
 	if got := strings.TrimSpace(g.run(t, "sudo docker inspect -f '{{.State.Running}} {{.State.Pid}}' keeper")); got != "true "+pid {
 		t.Errorf("the container after growing the disks: %s, want true %s", got, pid)
 	}
+	if out := g.run(t, "sudo docker network ls --format '{{.Name}}'"); strings.Contains(out, "jobs") {
+		t.Errorf("the network no longer declared is still there:\n%s", out)
+	}
+
+	// The declared sysctl changed at run time, and an sshd file sorting
+	// before fjord's that sets the declared option first: each fails its
+	// check, and nothing else does.
+	g.run(t, "sudo sysctl -qw vm.max_map_count=65530 && echo 'MaxSessions 10' | sudo tee /etc/ssh/sshd_config.d/05-e2e.conf >/dev/null && sudo systemctl reload ssh")
+	if ids := lanVerify(t, grown); strings.Join(ids, ",") != "ssh.declared,sysctl.declared" {
+		t.Errorf("declared settings overridden: failing %v, want ssh.declared and sysctl.declared", ids)
+	}
+	g.run(t, "sudo sysctl -qw vm.max_map_count=262144 && sudo rm /etc/ssh/sshd_config.d/05-e2e.conf && sudo systemctl reload ssh")
 	if r := fjord(context.Background(), append([]string{"plan"}, grown...)...); !strings.Contains(r.out, "No changes") {
 		t.Errorf("plan after growing:\n%s%s", r.out, r.err)
 	}

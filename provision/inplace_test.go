@@ -98,12 +98,18 @@ func TestFirewallChangeIsAppliedInPlace(t *testing.T) {
 		t.Errorf("after the update the plan still has changes:\n%s", summary(p))
 	}
 
-	// A change fjord cannot make in place is still a replacement, saying why.
+	// Docker networks change in place.
 	c.Hosts[0].Docker.Networks = append(c.Hosts[0].Docker.Networks, model.DockerNetwork{Name: "extra"})
 	c.Hosts[0].Addresses = map[string]netip.Addr{}
 	d2 := prepare(t, c)
-	if got := summary(MakePlan(d2, map[string]*Inventory{"hv": inv}, PlanOptions{})); !strings.HasPrefix(got, "replace host.web: user-data changed") {
-		t.Errorf("a Docker network added: %s", got)
+	if got := summary(MakePlan(d2, map[string]*Inventory{"hv": inv}, PlanOptions{})); got != "update host.web: Docker networks changed (in place: creates and removes Docker networks (nothing restarts; a network a container uses is not removed))\n" {
+		t.Errorf("a Docker network added: %q", got)
+	}
+	// A change fjord cannot make in place is still a replacement, saying why.
+	c.Hosts[0].SSH.User = "ops"
+	d3 := prepare(t, c)
+	if got := summary(MakePlan(d3, map[string]*Inventory{"hv": inv}, PlanOptions{})); !strings.HasPrefix(got, "replace host.web: user-data changed") {
+		t.Errorf("another admin user: %s", got)
 	}
 }
 

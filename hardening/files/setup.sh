@@ -116,17 +116,11 @@ systemctl daemon-reload
 systemctl start docker.service
 log "docker started"
 
-# Docker networks the host declares, internal ones without a route out. One
-# docker call per network: a create that fails is checked only then.
-while read -r name kind; do
-  [ -n "$name" ] || continue
-  flag=""
-  [ "$kind" = internal ] && flag=--internal
-  # shellcheck disable=SC2086 # flag is empty or one word
-  if ! err=$(docker network create $flag "$name" 2>&1 >/dev/null); then
-    docker network inspect "$name" >/dev/null 2>&1 || { log "docker network create $name: $err"; exit 1; }
-  fi
-done </etc/fjord/docker-networks
+# Docker networks the host declares, internal ones without a route out.
+if ! err=$(fjord-docker-networks /etc/fjord/docker-networks 2>&1); then
+  log "docker networks: $err"
+  exit 1
+fi
 
 mkdir -p /var/lib/fjord
 touch /var/lib/fjord/setup-done
