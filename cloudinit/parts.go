@@ -1,20 +1,30 @@
 package cloudinit
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
+	"strings"
 )
 
-// A Part is a file the seed writes that fjord can change later on the
-// live host, in place: written atomically over the pinned SSH connection,
-// checked before anything restarts, the previous version kept and put
-// back if the service does not come back.
+// A Part is a file the seed writes (or, for the fjord-authz program, puts
+// on the seed image) that fjord can change later on the live host, in
+// place: written atomically over the pinned SSH connection, checked before
+// anything restarts, the previous version kept and put back if the service
+// does not come back. Every file fjord keeps on a host after its first boot
+// is a part, so neither a changed setting nor a newer fjord replaces a
+// host for what can be changed where it runs.
 type Part struct {
-	Name    string // "sshd", "sysctl", "firewall-v4", "firewall-v6", "authz-policy", "daemon-json", "docker-networks"
-	Label   string // in words: "the sshd drop-in"
+	Name    string // "sysctl", "sshd", "daemon-json", "authz-plugin", … (PartNames)
+	Label   string // in words: "sshd drop-in"
 	Path    string
 	Mode    string // octal, as write_files has it
 	Content string
+	// Data is the content of a binary part (the plugin), instead of
+	// Content; sum is its SHA-256, computed once for many hosts.
+	Data []byte
+	sum  *[32]byte
 	// Check validates the new file ($new) before it replaces the old one,
 	// and Verify the configuration with it in place; either failing
 	// leaves the host as it was. Apply puts it into force, and Restarts
@@ -23,18 +33,30 @@ type Part struct {
 	Restarts             string
 }
 
-// partSpecs say how each part is checked and put into force. Docker's
-// unit allows three starts a minute (StartLimitBurst=3): a change, its
-// rollback and the next apply within a minute would leave the daemon
-// down, so a restart fjord asks for first clears that count.
+// restartDocker restarts the daemon. Docker's unit allows three starts a
+// minute (StartLimitBurst=3): a change, its rollback and the next apply
+// within a minute would leave the daemon down, so a restart fjord asks
+// for first clears that count.
+const restartDocker = "systemctl reset-failed docker.service; systemctl restart docker.service && timeout 60 docker version >/dev/null"
+
+// partSpecs say how each part is checked and put into force, in the order
+// they are applied: the tool the others use first, Docker's daemon and
+// networks last.
 var partSpecs = []Part{
+	{Name: "host-tool", Label: "fjord-host tool", Path: HostToolPath, Apply: "true", Restarts: "nothing restarts"},
 	{Name: "sysctl", Label: "sysctls", Path: SysctlPath, Apply: "sysctl -q -p " + SysctlPath, Restarts: "applies the kernel settings (nothing restarts)"},
 	{Name: "sshd", Label: "sshd drop-in", Path: SSHDropInPath, Verify: "sshd -t", Apply: "systemctl reload ssh.service", Restarts: "reloads sshd (open sessions are kept)"},
+	{Name: "firewall-unit", Label: "firewall unit", Path: FirewallUnitPath, Apply: "systemctl daemon-reload", Restarts: "reloads systemd's units (nothing restarts)"},
 	{Name: "firewall-v4", Label: "firewall (IPv4)", Path: FirewallV4Path, Check: `iptables-restore --test --noflush "$new"`, Apply: "systemctl restart fjord-firewall.service", Restarts: "reloads the firewall (connections are kept)"},
 	{Name: "firewall-v6", Label: "firewall (IPv6)", Path: FirewallV6Path, Check: `ip6tables-restore --test --noflush "$new"`, Apply: "systemctl restart fjord-firewall.service", Restarts: "reloads the firewall (connections are kept)"},
-	{Name: "authz-policy", Label: "authz policy", Path: AuthzPolicyPath, Check: `/usr/local/sbin/fjord-authz -check -policy "$new"`, Apply: "systemctl restart fjord-authz.service", Restarts: "restarts fjord-authz (Docker requests wait for it)"},
-	{Name: "daemon-json", Label: "daemon.json", Path: DaemonJSONPath, Apply: "systemctl reset-failed docker.service; systemctl restart docker.service && timeout 60 docker version >/dev/null", Restarts: "restarts docker; running containers kept by live-restore"},
-	{Name: "docker-networks", Label: "Docker networks", Path: NetworksPath, Apply: networksToolPath + ` "$f"`, Restarts: "creates and removes Docker networks (nothing restarts; a network a container uses is not removed)"},
+	{Name: "audit-rules", Label: "audit rules", Path: AuditRulesPath, Apply: HostToolPath + ` audit "$f"`, Restarts: "loads the audit rules (nothing restarts)"},
+	{Name: "authz-unit", Label: "fjord-authz unit", Path: AuthzUnitPath, Apply: "systemctl daemon-reload && systemctl restart fjord-authz.service", Restarts: "restarts fjord-authz (Docker requests wait for it)"},
+	{Name: "authz-plugin", Label: "fjord-authz plugin", Path: AuthzPluginPath, Check: `"$new" -check -policy ` + AuthzPolicyPath, Apply: "systemctl restart fjord-authz.service", Restarts: "restarts fjord-authz (Docker requests wait for it)"},
+	{Name: "authz-policy", Label: "authz policy", Path: AuthzPolicyPath, Check: AuthzPluginPath + ` -check -policy "$new"`, Apply: "systemctl restart fjord-authz.service", Restarts: "restarts fjord-authz (Docker requests wait for it)"},
+	{Name: "docker-wrapper", Label: "docker wrapper", Path: DockerWrapperPath, Apply: "true", Restarts: "nothing restarts"},
+	{Name: "seccomp-profile", Label: "seccomp profile", Path: SeccompProfilePath, Apply: restartDocker, Restarts: "restarts docker; running containers kept by live-restore"},
+	{Name: "daemon-json", Label: "daemon.json", Path: DaemonJSONPath, Apply: restartDocker, Restarts: "restarts docker; running containers kept by live-restore"},
+	{Name: "docker-networks", Label: "Docker networks", Path: NetworksPath, Apply: HostToolPath + ` networks "$f"`, Restarts: "creates and removes Docker networks (nothing restarts; a network a container uses is not removed)"},
 }
 
 // Parts are the host's files that can change in place, with the content
@@ -44,16 +66,26 @@ func Parts(in Input) ([]Part, error) {
 	if err != nil {
 		return nil, err
 	}
-	return partsOf(p.cc), nil
+	return partsOf(p.cc, in), nil
 }
 
-func partsOf(cc cloudConfig) []Part {
+// partsOf are the parts among cc's files, and the plugin when the input
+// has it.
+func partsOf(cc cloudConfig, in Input) []Part {
 	byPath := map[string]writeFile{}
 	for _, f := range cc.WriteFiles {
 		byPath[f.Path] = f
 	}
 	var out []Part
 	for _, spec := range partSpecs {
+		if spec.Path == AuthzPluginPath {
+			if len(in.AuthzPlugin) > 0 {
+				sum := pluginSum(in)
+				spec.Mode, spec.Data, spec.sum = "0755", in.AuthzPlugin, &sum
+				out = append(out, spec)
+			}
+			continue
+		}
 		f, ok := byPath[spec.Path]
 		if !ok {
 			continue
@@ -66,8 +98,22 @@ func partsOf(cc cloudConfig) []Part {
 
 // Hash identifies a part's content.
 func (p Part) Hash() string {
-	sum := sha256.Sum256([]byte(p.Path + "\x00" + p.Mode + "\x00" + p.Content))
-	return hex.EncodeToString(sum[:12])
+	h := sha256.New()
+	h.Write([]byte(p.Path + "\x00" + p.Mode + "\x00"))
+	if p.sum != nil {
+		h.Write(p.sum[:])
+	} else {
+		h.Write([]byte(p.Content))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// Body is what is written to the part's file.
+func (p Part) Body() io.Reader {
+	if p.Data != nil {
+		return bytes.NewReader(p.Data)
+	}
+	return strings.NewReader(p.Content)
 }
 
 // isPart reports whether path is one of the in-place files.
@@ -86,12 +132,12 @@ func Digest(in Input) (string, map[string]string, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	h, err := seedHash(p.md, p.nc, p.cc, pluginSum(in))
+	h, err := seedHash(p.md, p.nc, p.cc)
 	if err != nil {
 		return "", nil, err
 	}
 	parts := map[string]string{}
-	for _, pt := range partsOf(p.cc) {
+	for _, pt := range partsOf(p.cc, in) {
 		parts[pt.Name] = pt.Hash()
 	}
 	return h, parts, nil

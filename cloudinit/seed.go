@@ -197,7 +197,11 @@ const (
 	FirewallUnitPath  = "/etc/systemd/system/fjord-firewall.service"
 	setupScriptPath   = "/usr/local/sbin/fjord-setup"
 	installDockerPath = "/usr/local/sbin/fjord-install-docker"
-	networksToolPath  = "/usr/local/sbin/fjord-docker-networks"
+	// HostToolPath is fjord-host, what the setup script and in-place
+	// changes run to put the audit rules and Docker networks in force.
+	HostToolPath = "/usr/local/sbin/fjord-host"
+	// AuthzPluginPath is where the setup script installs the plugin.
+	AuthzPluginPath   = "/usr/local/sbin/fjord-authz"
 	AptMirrorPath     = "/etc/fjord/apt-mirror"
 	DockerWrapperPath = "/usr/local/bin/docker"
 )
@@ -243,7 +247,7 @@ func Render(in Input) (*Seed, error) {
 	if err != nil {
 		return nil, err
 	}
-	hash, err := seedHash(p.md, p.nc, p.cc, pluginSum(in))
+	hash, err := seedHash(p.md, p.nc, p.cc)
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +260,7 @@ func Hash(in Input) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return seedHash(p.md, p.nc, p.cc, pluginSum(in))
+	return seedHash(p.md, p.nc, p.cc)
 }
 
 func pluginSum(in Input) [32]byte {
@@ -317,7 +321,7 @@ func build(in Input) (parts, error) {
 			{Path: AuditRulesPath, Owner: "root:root", Permissions: "0640", Content: string(hardening.Must("audit.rules"))},
 			{Path: NetworksPath, Owner: "root:root", Permissions: "0644", Content: networksFile(in.Docker.Networks)},
 			{Path: setupScriptPath, Owner: "root:root", Permissions: "0755", Content: string(hardening.Must("setup.sh"))},
-			{Path: networksToolPath, Owner: "root:root", Permissions: "0755", Content: string(hardening.Must("docker-networks.sh"))},
+			{Path: HostToolPath, Owner: "root:root", Permissions: "0755", Content: string(hardening.Must("fjord-host.sh"))},
 			{Path: DockerWrapperPath, Owner: "root:root", Permissions: "0755", Content: string(hardening.Must("docker-wrapper.sh"))},
 			{Path: AuthzPolicyPath, Owner: "root:root", Permissions: "0644", Content: string(policy) + "\n"},
 			{Path: AuthzUnitPath, Owner: "root:root", Permissions: "0644", Content: string(hardening.Must("fjord-authz.service"))},
@@ -355,14 +359,16 @@ func build(in Input) (parts, error) {
 // JSON is an order of magnitude cheaper to produce, which matters when a
 // plan hashes a thousand seeds.
 //
-// The parts fjord changes in place (Parts) enter by name only: their
-// content is recorded and compared on its own, so a change to one of them
-// leaves the seed hash alone and is not a replacement.
-func seedHash(md, nc []byte, cc cloudConfig, pluginSum [32]byte) (string, error) {
+// Files enter by path only when their content cannot call for a new
+// guest: the parts fjord changes in place (Parts), whose content is
+// recorded and compared on its own, and the first-boot scripts, which
+// have run once and never again (a newer fjord's setup script does not
+// replace the hosts an older one set up; what it set up is verified).
+func seedHash(md, nc []byte, cc cloudConfig) (string, error) {
 	cc.SSHKeys = sshKeys{}
 	files := make([]writeFile, len(cc.WriteFiles))
 	for i, f := range cc.WriteFiles {
-		if isPart(f.Path) {
+		if isPart(f.Path) || firstBootOnly(f.Path) {
 			f.Content = ""
 		}
 		files[i] = f
@@ -373,11 +379,17 @@ func seedHash(md, nc []byte, cc cloudConfig, pluginSum [32]byte) (string, error)
 		return "", fmt.Errorf("hash user-data: %w", err)
 	}
 	h := sha256.New()
-	for _, part := range [][]byte{md, nc, ud, pluginSum[:]} {
+	for _, part := range [][]byte{md, nc, ud} {
 		fmt.Fprintf(h, "%d\n", len(part))
 		h.Write(part)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// firstBootOnly reports whether path is read only at first boot: the
+// setup script, and how Docker is installed on an image without it.
+func firstBootOnly(path string) bool {
+	return path == setupScriptPath || path == installDockerPath || path == AptMirrorPath
 }
 
 // userData renders a cloud-config document (a host's cloudConfig, or a

@@ -2,6 +2,7 @@ package cloudinit
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"flag"
 	"io"
 	"net/netip"
@@ -148,10 +149,57 @@ func TestHashIgnoresHostKeyButNotConfig(t *testing.T) {
 	if e, _ := Render(in); e.Hash == a.Hash {
 		t.Error("seed hash did not change with the admin user")
 	}
+	// A newer fjord-authz (a newer fjord) is installed in place too: the
+	// seed hash stays, the plugin's part changes, hashed from the sum the
+	// caller gives, not the program.
 	in = testInput()
 	in.AuthzPlugin = []byte("another fjord-authz build")
-	if e, _ := Render(in); e.Hash == a.Hash {
-		t.Error("seed hash did not change with the authz plugin")
+	if e, _ := Render(in); e.Hash != a.Hash {
+		t.Error("seed hash changed with the authz plugin, which is installed in place")
+	}
+	changedParts := func(in Input) []string {
+		before, _ := Parts(testInput())
+		after, _ := Parts(in)
+		was := map[string]string{}
+		for _, p := range before {
+			was[p.Name] = p.Hash()
+		}
+		var names []string
+		for _, p := range after {
+			if was[p.Name] != p.Hash() {
+				names = append(names, p.Name)
+			}
+		}
+		return names
+	}
+	if got := changedParts(in); strings.Join(got, ",") != "authz-plugin" {
+		t.Errorf("parts changed by another plugin: %v", got)
+	}
+	sum := sha256.Sum256([]byte("another fjord-authz build"))
+	summed := testInput()
+	summed.AuthzPlugin, summed.AuthzPluginSum = []byte("the program, not hashed again"), &sum
+	if got := changedParts(summed); strings.Join(got, ",") != "authz-plugin" {
+		t.Errorf("parts changed by a plugin with its sum given: %v", got)
+	}
+	pluginHash := func(in Input) string {
+		ps, _ := Parts(in)
+		for _, p := range ps {
+			if p.Name == "authz-plugin" {
+				return p.Hash()
+			}
+		}
+		return ""
+	}
+	if pluginHash(summed) == "" || pluginHash(summed) != pluginHash(in) {
+		t.Error("the plugin's part hash is not made from the sum given")
+	}
+	// A first-boot file (how Docker is installed) is not compared.
+	mirrored := testInput()
+	mirrored.AptMirror = "http://10.0.0.1/debian"
+	other := mirrored
+	other.AptMirror = "http://10.0.0.2/debian"
+	if m, _ := Render(mirrored); func() bool { o, _ := Render(other); return o.Hash != m.Hash }() {
+		t.Error("seed hash changed with the mirror Docker was installed from at first boot")
 	}
 	// Plans use Hash, which skips rendering: it must agree with Render.
 	for _, in := range []Input{testInput(), in} {

@@ -6,6 +6,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -440,6 +442,8 @@ func testDiskAndTuning(t *testing.T, g *guest, dir, pid string) {
 		t.Errorf("the refused change is not planned again:\n%s%s", r.out, r.err)
 	}
 
+	testUpgrade(t, g, grown, pid)
+
 	// A smaller disk: refused at plan, nothing changed.
 	r = fjord(context.Background(), append([]string{"apply", "-auto-approve"}, vars("lan-shrink", "disk = \"6GiB\"\ndata_disk = \"12GiB\"\n")...)...)
 	if r.code == 0 || !strings.Contains(r.out+r.err, "fjord never shrinks a disk") {
@@ -475,4 +479,61 @@ func lanVerify(t *testing.T, cfg []string) []string {
 	}
 	sort.Strings(ids)
 	return ids
+}
+
+// testUpgrade runs a newer fjord on the host: one whose fjord-authz is
+// another build (its build ID differs, as a new release's would). The
+// plan must update the plugin in place and replace nothing, and the apply
+// must install it, keep the running container and verify the host.
+func testUpgrade(t *testing.T, g *guest, cfg []string, pid string) {
+	bin := filepath.Join(h.root, "authz", "plugin", "fjord-authz.bin")
+	orig, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := filepath.Join(h.work, "fjord-next")
+	build := func() error {
+		c := exec.Command("go", "build", "-tags", "seccomp", "-trimpath", "-ldflags", "-s -w -buildid=fjord-e2e-next", "-o", bin, "./cmd/fjord-authz")
+		c.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if err := cmdErr(c, h.root); err != nil {
+			return err
+		}
+		return cmdErr(exec.Command("go", "build", "-tags", "helpers", "-o", next, "./cmd/fjord"), h.root)
+	}
+	err = build()
+	newPlugin, _ := os.ReadFile(bin)
+	if werr := os.WriteFile(bin, orig, 0o644); werr != nil {
+		t.Fatalf("putting the plugin back: %v", werr)
+	}
+	if err != nil {
+		t.Fatalf("building the newer fjord: %v", err)
+	}
+	if bytes.Equal(newPlugin, orig) {
+		t.Fatal("the newer fjord-authz is the same program")
+	}
+	sum := sha256.Sum256(newPlugin)
+	current := h.bin
+	h.bin = next
+	defer func() { h.bin = current }()
+
+	r := fjord(context.Background(), append([]string{"plan"}, cfg...)...)
+	if !strings.Contains(r.out, "fjord-authz plugin changed (in place: restarts fjord-authz") || !strings.Contains(r.out, "Plan: 0 to create, 1 to update, 0 to replace, 0 to delete.") {
+		t.Fatalf("plan of a newer fjord:\n%s%s", r.out, r.err)
+	}
+	start := time.Now()
+	r = fjord(context.Background(), append([]string{"apply", "-auto-approve", "-json"}, cfg...)...)
+	if r.code != 0 {
+		t.Fatalf("apply of a newer fjord: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	ao := parseApply(t, r.out)
+	t.Logf("a newer fjord-authz installed in place and verified in %.1fs; phases %v", time.Since(start).Seconds(), ao.phases)
+	if got := strings.Fields(g.run(t, "sudo sha256sum /usr/local/sbin/fjord-authz")); len(got) == 0 || got[0] != hex.EncodeToString(sum[:]) {
+		t.Errorf("the plugin on the host: %v, want the newer one %x", got, sum)
+	}
+	if got := strings.TrimSpace(g.run(t, "sudo docker inspect -f '{{.State.Running}} {{.State.Pid}}' keeper")); got != "true "+pid {
+		t.Errorf("the container after the upgrade: %s, want true %s", got, pid)
+	}
+	if r := fjord(context.Background(), append([]string{"plan"}, cfg...)...); !strings.Contains(r.out, "No changes") {
+		t.Errorf("plan after the upgrade:\n%s%s", r.out, r.err)
+	}
 }

@@ -26,7 +26,7 @@ func TestDaemonDefaultsHardened(t *testing.T) {
 }
 
 func TestEveryFileIsEmbedded(t *testing.T) {
-	for _, name := range []string{"daemon.json", "setup.sh", "sysctl.conf", "sshd.conf", "audit.rules", "docker-wrapper.sh", "docker-networks.sh"} {
+	for _, name := range []string{"daemon.json", "setup.sh", "sysctl.conf", "sshd.conf", "audit.rules", "docker-wrapper.sh", "fjord-host.sh"} {
 		if len(Must(name)) == 0 {
 			t.Errorf("%s is empty", name)
 		}

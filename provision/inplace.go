@@ -116,7 +116,7 @@ func partScript(p cloudinit.Part) string {
 }
 
 func writePart(ctx context.Context, g Guest, p cloudinit.Part) error {
-	r, err := g.RunInput(ctx, partScript(p), strings.NewReader(p.Content))
+	r, err := g.RunInput(ctx, partScript(p), p.Body())
 	if err != nil {
 		return err
 	}

@@ -56,33 +56,8 @@ if dockerd --help 2>/dev/null | grep -q -- '--validate'; then
   dockerd --validate --config-file /etc/docker/daemon.json
 fi
 
-# Audit rules for the paths that exist here (CIS 1.1.3-1.1.18). A watch on
-# a path under /run cannot be loaded at boot, before the path exists, and
-# auditctl stops at the first rule that fails: those watches are added by
-# containerd's unit once its socket is there, the rest load from rules.d.
-if command -v augenrules >/dev/null 2>&1; then
-  rules=/etc/audit/rules.d/fjord-docker.rules
-  tmp=$(mktemp)
-  runtime=""
-  while read -r flag path rest; do
-    case "$flag $path" in
-    "-w /run/"*) [ -e "$path" ] && runtime="$runtime
-ExecStartPost=-/sbin/auditctl $flag $path $rest" ;;
-    "-w "*) [ -e "$path" ] && echo "$flag $path $rest" >>"$tmp" ;;
-    *) echo "$flag $path $rest" >>"$tmp" ;;
-    esac
-  done <"$rules"
-  cat "$tmp" >"$rules"
-  rm -f "$tmp"
-  augenrules --load >/dev/null
-  if [ -n "$runtime" ]; then
-    mkdir -p /etc/systemd/system/containerd.service.d
-    printf '[Service]%s\n' "$runtime" >/etc/systemd/system/containerd.service.d/10-fjord-audit.conf
-    printf '%s\n' "$runtime" | sed -n 's/^ExecStartPost=-//p' | sh
-  fi
-else
-  log "auditd is not installed: audit rules not loaded"
-fi
+# Audit rules for the paths that exist here (CIS 1.1.3-1.1.18).
+fjord-host audit /etc/audit/rules.d/fjord-docker.rules
 
 # fjord-authz (CIS 2.12). The plugin comes on the seed image next to the
 # documents; daemon.json names it, so dockerd serves no request without it.
@@ -117,7 +92,7 @@ systemctl start docker.service
 log "docker started"
 
 # Docker networks the host declares, internal ones without a route out.
-if ! err=$(fjord-docker-networks /etc/fjord/docker-networks 2>&1); then
+if ! err=$(fjord-host networks /etc/fjord/docker-networks 2>&1); then
   log "docker networks: $err"
   exit 1
 fi

@@ -12,7 +12,7 @@ import (
 // fakeDocker keeps networks as files in $NETS (NAME holding "internal
 // label"), and refuses to remove a network for which $NETS/NAME.used
 // exists, as dockerd refuses one with active endpoints. It answers only
-// the calls docker-networks.sh makes.
+// the calls fjord-host networks makes.
 const fakeDocker = `#!/bin/sh
 set -eu
 [ "$1" = network ] || { echo "unexpected: $*" >&2; exit 2; }
@@ -31,21 +31,21 @@ create) internal=false; [ "$2" = --internal ] && { internal=true; shift; }
 esac
 `
 
-func TestDockerNetworksScript(t *testing.T) {
+func TestHostToolNetworks(t *testing.T) {
 	dir := t.TempDir()
 	bin, nets := filepath.Join(dir, "bin"), filepath.Join(dir, "nets")
 	os.Mkdir(bin, 0o755)
 	os.Mkdir(nets, 0o755)
 	os.WriteFile(filepath.Join(bin, "docker"), []byte(fakeDocker), 0o755)
-	script := filepath.Join(dir, "docker-networks.sh")
+	script := filepath.Join(dir, "fjord-host")
 	// The script sets its own PATH: the fake docker goes first on it.
-	body := strings.Replace(string(Must("docker-networks.sh")), "PATH=/usr/local/sbin", "PATH="+bin+":/usr/local/sbin", 1)
+	body := strings.Replace(string(Must("fjord-host.sh")), "PATH=/usr/local/sbin", "PATH="+bin+":/usr/local/sbin", 1)
 	os.WriteFile(script, []byte(body), 0o755)
 
 	run := func(declared string) (string, error) {
 		f := filepath.Join(dir, "declared")
 		os.WriteFile(f, []byte(declared), 0o644)
-		c := exec.Command("sh", script, f)
+		c := exec.Command("sh", script, "networks", f)
 		c.Env = append(os.Environ(), "NETS="+nets)
 		out, err := c.CombinedOutput()
 		return string(out), err
@@ -88,5 +88,53 @@ func TestDockerNetworksScript(t *testing.T) {
 	}
 	if !strings.Contains(state(), "jobs=false fjord") {
 		t.Errorf("the network in use was removed: %s", state())
+	}
+}
+
+// fjord-host audit keeps the watches on paths that exist, moves the
+// watches under /run into containerd's drop-in (and adds the ones whose
+// path exists now), and loads the rest with augenrules.
+func TestHostToolAudit(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	os.Mkdir(bin, 0o755)
+	calls := filepath.Join(dir, "calls")
+	for _, tool := range []string{"augenrules", "auditctl"} {
+		os.WriteFile(filepath.Join(bin, tool), []byte("#!/bin/sh\necho "+tool+" \"$@\" >>"+calls+"\n"), 0o755)
+	}
+	exists := filepath.Join(dir, "dockerd")
+	os.WriteFile(exists, nil, 0o644)
+	dropin := filepath.Join(dir, "containerd.service.d", "10-fjord-audit.conf")
+	body := strings.Replace(string(Must("fjord-host.sh")), "PATH=/usr/local/sbin", "PATH="+bin+":/usr/local/sbin", 1)
+	body = strings.Replace(body, "/etc/systemd/system/containerd.service.d/10-fjord-audit.conf", dropin, 1)
+	// auditctl in the drop-in is /sbin/auditctl; here it is the fake.
+	body = strings.Replace(body, "ExecStartPost=-/sbin/auditctl", "ExecStartPost=-"+filepath.Join(bin, "auditctl"), 1)
+	script := filepath.Join(dir, "fjord-host")
+	os.WriteFile(script, []byte(body), 0o755)
+	// A /run path that exists here, and one that does not.
+	ents, _ := os.ReadDir("/run")
+	if len(ents) == 0 {
+		t.Skip("nothing under /run here")
+	}
+	run := "/run/" + ents[0].Name()
+	rules := filepath.Join(dir, "fjord-docker.rules")
+	os.WriteFile(rules, []byte("# Written by fjord\n-w "+exists+" -p rwxa -k docker\n-w "+filepath.Join(dir, "missing")+" -p rwxa -k docker\n"+
+		"-w "+run+" -p rwxa -k docker\n-w /run/fjord-test-none.sock -p rwxa -k docker\n"), 0o640)
+	out, err := exec.Command("sh", script, "audit", rules).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	kept, _ := os.ReadFile(rules)
+	if string(kept) != "# Written by fjord\n-w "+exists+" -p rwxa -k docker\n" {
+		t.Errorf("rules left to load from rules.d:\n%s", kept)
+	}
+	d, _ := os.ReadFile(dropin)
+	if !strings.Contains(string(d), "[Service]\nExecStartPost=-"+filepath.Join(bin, "auditctl")+" -w "+run+" -p rwxa -k docker\n") ||
+		!strings.Contains(string(d), "-w /run/fjord-test-none.sock -p rwxa -k docker") {
+		t.Errorf("containerd's drop-in:\n%s", d)
+	}
+	c, _ := os.ReadFile(calls)
+	if string(c) != "augenrules --load\nauditctl -w "+run+" -p rwxa -k docker\n" {
+		t.Errorf("calls: %q", c)
 	}
 }
