@@ -26,14 +26,18 @@ import (
 
 // RecipeHash is the hash of what makes image im (which has a build
 // block): the base image's checksum and format, the mirror, the packages,
-// fjord's build script and fjord's version.
-func RecipeHash(cfg *model.Config, im model.Image, version string) string {
+// fjord's build script and the builder's seed. fjord's version is not in
+// it: what a version changes in an image is its build script or the
+// builder's seed, so a fjord release that builds images as the last one
+// did neither rebuilds them nor replaces the hosts on them (the manifest
+// records the version that built an image).
+func RecipeHash(cfg *model.Config, im model.Image) string {
 	base, _ := cfg.Image(im.Build.From)
 	mirror, unsigned := buildMirror(cfg, im)
 	pk := slices.Clone(im.Build.Packages)
 	slices.Sort(pk)
 	h := sha256.New()
-	fmt.Fprintf(h, "base %s %s\nmirror %s %v\npackages %s\nfjord %s\n", base.SHA256, base.Format, mirror, unsigned, strings.Join(pk, " "), version)
+	fmt.Fprintf(h, "base %s %s\nmirror %s %v\npackages %s\n", base.SHA256, base.Format, mirror, unsigned, strings.Join(pk, " "))
 	h.Write(hardening.Must("build.sh"))
 	// The builder's seed as fjord renders it (its modules, its files), the
 	// recipe's own hash left out.
@@ -54,10 +58,10 @@ func buildMirror(cfg *model.Config, im model.Image) (string, bool) {
 }
 
 // resolveImages sets each built image's SHA256 to its recipe's hash.
-func resolveImages(cfg *model.Config, version string) {
+func resolveImages(cfg *model.Config) {
 	for i, im := range cfg.Images {
 		if im.Build != nil {
-			cfg.Images[i].SHA256 = RecipeHash(cfg, im, version)
+			cfg.Images[i].SHA256 = RecipeHash(cfg, im)
 		}
 	}
 }

@@ -34,6 +34,13 @@ func TestGoldenImageIsBuiltOnceAndByRecipe(t *testing.T) {
 	if len(gold.SHA256) != 64 {
 		t.Fatalf("the built image has no recipe hash: %q", gold.SHA256)
 	}
+	// Another fjord release that builds the same way: the same image.
+	if _, err := Prepare(c, "another-release"); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := c.Image("gold"); again.SHA256 != gold.SHA256 {
+		t.Errorf("another fjord version changed the recipe: %s, was %s", again.SHA256, gold.SHA256)
+	}
 	hv := newFakeHV()
 	var builders []DomainSpec
 	console := builtConsole(gold.SHA256)

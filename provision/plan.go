@@ -237,7 +237,7 @@ var authzPlugin = sync.OnceValues(func() ([]byte, [sha256.Size]byte) {
 
 // Prepare computes each host's metadata, seed hash included.
 func Prepare(cfg *model.Config, version string) (*Desired, error) {
-	resolveImages(cfg, version)
+	resolveImages(cfg)
 	d := &Desired{Config: cfg, Known: knownVolumes(cfg)}
 	for _, h := range cfg.Hosts {
 		hash, parts, err := cloudinit.Digest(SeedInput(cfg, h))
