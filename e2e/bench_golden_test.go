@@ -17,6 +17,7 @@ import (
 // guestTimes is what the guest says of its own boot, read over SSH: the
 // critical chain to multi-user and cloud-init's stages.
 const guestTimes = "systemd-analyze 2>/dev/null | head -1; systemd-analyze critical-chain --no-pager 2>/dev/null | sed -n '3,14p'; " +
+	"echo 'slowest units:'; systemd-analyze blame --no-pager 2>/dev/null | head -8; " +
 	"sudo cloud-init analyze show 2>/dev/null | grep -E '^(Starting stage|Finished stage)|Total Time' | head -12"
 
 // BenchmarkGoldenImage builds a golden image from the stock image with

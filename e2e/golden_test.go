@@ -242,6 +242,10 @@ func TestGoldenImage(t *testing.T) {
 		if out := g.run(t, "dpkg-query -W -f '${Version}' docker.io"); !strings.HasPrefix(out, "20.10") {
 			t.Errorf("%s: docker.io %q", hr.Host, out)
 		}
+		// Where the first boot went, and whether AppArmor found its
+		// profiles compiled (the golden image's builder booted with them).
+		t.Logf("%s: first boot's slowest units and AppArmor's cache:\n%s", hr.Host,
+			g.run(t, "systemd-analyze blame --no-pager 2>/dev/null | head -8; echo \"apparmor cache: $(sudo find /var/cache/apparmor -type f 2>/dev/null | wc -l) files\""))
 	}
 
 	// A changed recipe is a new image; the host on the old one is to be
