@@ -244,8 +244,9 @@ func TestGoldenImage(t *testing.T) {
 		}
 		// Where the first boot went, and whether AppArmor found its
 		// profiles compiled (the golden image's builder booted with them).
-		t.Logf("%s: first boot's slowest units and AppArmor's cache:\n%s", hr.Host,
-			g.run(t, "systemd-analyze blame --no-pager 2>/dev/null | head -8; echo \"apparmor cache: $(sudo find /var/cache/apparmor -type f 2>/dev/null | wc -l) files\""))
+		t.Logf("%s: first boot's slowest units, AppArmor's cache, the setup's steps:\n%s", hr.Host,
+			g.run(t, "systemd-analyze blame --no-pager 2>/dev/null | head -8; echo \"apparmor cache: $(sudo find /var/cache/apparmor -type f 2>/dev/null | wc -l) files\"; "+
+				"sudo journalctl -b -o cat -u cloud-final --no-pager 2>/dev/null | grep -E '^fjord-(setup|install)' || true"))
 	}
 
 	// A changed recipe is a new image; the host on the old one is to be
