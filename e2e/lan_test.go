@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -65,17 +66,121 @@ func dialHelper() bool {
 // fromClient connects from src (an address of the client namespace) to dst.
 func fromClient(t *testing.T, src, dst string) string {
 	t.Helper()
+	out, err := dialFromClient(src, dst)
+	if err != nil {
+		t.Fatalf("dial %s → %s: %v", src, dst, err)
+	}
+	return out
+}
+
+// dialFromClient is fromClient for another goroutine than the test's.
+func dialFromClient(src, dst string) (string, error) {
 	self, err := os.Executable()
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	c := exec.Command("ip", "netns", "exec", lanNS, self)
 	c.Env = append(os.Environ(), dialEnv+"="+src+" "+dst)
 	out, err := c.Output()
-	if err != nil {
-		t.Fatalf("dial %s → %s: %v", src, dst, err)
+	return strings.TrimSpace(string(out)), err
+}
+
+// apiWatch runs on the host as root: a line "UNIXTIME up|down" every
+// 0.2 s, as the Docker API answers GET /_ping with 200 or not (one
+// process for the whole watch: a docker command each time would cost the
+// emulated guest more than what is measured).
+const apiWatch = `import socket, time
+while True:
+    up = False
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(5)
+    try:
+        s.connect("/run/docker.sock")
+        s.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
+        up = s.recv(64).split(b" ")[1:2] == [b"200"]
+    except OSError:
+        pass
+    s.close()
+    print("%.3f %s" % (time.time(), "up" if up else "down"), flush=True)
+    time.sleep(0.2)
+`
+
+// watchOutages watches, while an apply runs, what the host's users reach:
+// its Docker API (on the host), and from the admin's LAN address its SSH
+// port and the published port 8080. stop returns, for each, the longest
+// time it did not answer ("0 s" when every sample answered; samples are
+// about 0.25 s apart).
+func watchOutages(t *testing.T, g *guest) (stop func() string) {
+	t.Helper()
+	g.runInput(t, "sudo tee /var/tmp/fjord-e2e-watch.py >/dev/null", []byte(apiWatch))
+	g.run(t, "sudo sh -c 'nohup python3 /var/tmp/fjord-e2e-watch.py >/var/tmp/fjord-e2e-api.log 2>&1 </dev/null & echo $! >/var/tmp/fjord-e2e-watch.pid'")
+	var mu sync.Mutex
+	samples := map[string][]outageSample{}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, dst := range []string{lanHost + ":22", lanHost + ":8080"} {
+		wg.Add(1)
+		go func(dst string) {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				case <-time.After(250 * time.Millisecond):
+				}
+				out, err := dialFromClient(lanAdmin, dst)
+				up := err == nil && strings.HasPrefix(out, "open ") && len(out) > len("open ")
+				mu.Lock()
+				samples[dst] = append(samples[dst], outageSample{time.Now(), up})
+				mu.Unlock()
+			}
+		}(dst)
 	}
-	return strings.TrimSpace(string(out))
+	return func() string {
+		close(done)
+		wg.Wait()
+		log := g.run(t, "sudo sh -c 'kill $(cat /var/tmp/fjord-e2e-watch.pid); cat /var/tmp/fjord-e2e-api.log; rm -f /var/tmp/fjord-e2e-watch.* /var/tmp/fjord-e2e-api.log'")
+		var api []outageSample
+		for _, line := range strings.Split(log, "\n") {
+			f := strings.Fields(line)
+			if len(f) != 2 {
+				continue
+			}
+			sec, err := strconv.ParseFloat(f[0], 64)
+			if err != nil {
+				continue
+			}
+			api = append(api, outageSample{time.Unix(0, int64(sec*1e9)), f[1] == "up"})
+		}
+		return fmt.Sprintf("Docker API down at most %s (%d samples), SSH %s (%d), published port 8080 %s (%d)",
+			longestOutage(api), len(api), longestOutage(samples[lanHost+":22"]), len(samples[lanHost+":22"]),
+			longestOutage(samples[lanHost+":8080"]), len(samples[lanHost+":8080"]))
+	}
+}
+
+type outageSample struct {
+	at time.Time
+	up bool
+}
+
+// longestOutage is the longest run of samples that did not answer, from
+// the first of them to the next that did (or the last sample).
+func longestOutage(ss []outageSample) string {
+	var longest time.Duration
+	var start time.Time
+	for i, s := range ss {
+		switch {
+		case !s.up && start.IsZero():
+			start = s.at
+		case s.up && !start.IsZero():
+			longest = max(longest, s.at.Sub(start))
+			start = time.Time{}
+		}
+		if i == len(ss)-1 && !start.IsZero() {
+			longest = max(longest, s.at.Sub(start))
+		}
+	}
+	return fmt.Sprintf("%.1f s", longest.Seconds())
 }
 
 func sh(t *testing.T, script string) {
@@ -325,12 +430,14 @@ func testInPlace(t *testing.T, g *guest, dir string) {
 		t.Fatalf("plan is not one update in place:\n%s", r.out)
 	}
 	start := time.Now()
+	stop := watchOutages(t, g)
 	r = fjord(context.Background(), append([]string{"apply", "-auto-approve", "-json"}, cfg...)...)
+	outages := stop()
 	if r.code != 0 {
 		t.Fatalf("in-place apply: exit %d\n%s%s", r.code, r.out, r.err)
 	}
 	ao := parseApply(t, r.out)
-	t.Logf("in-place update applied and verified in %.1fs; phases %v", time.Since(start).Seconds(), ao.phases)
+	t.Logf("in-place update applied and verified in %.1fs; phases %v; meanwhile %s", time.Since(start).Seconds(), ao.phases, outages)
 	if got := strings.TrimSpace(g.run(t, "sudo docker inspect -f '{{.State.Running}} {{.State.Pid}}' keeper")); got != "true "+pid {
 		t.Errorf("the running container after docker's restart: %s, want true %s (live-restore)", got, pid)
 	}
@@ -379,11 +486,13 @@ func testDiskAndTuning(t *testing.T, g *guest, dir, pid string) {
 		}
 	}
 	start := time.Now()
+	stop := watchOutages(t, g)
 	r = fjord(context.Background(), append([]string{"apply", "-auto-approve"}, grown...)...)
+	outages := stop()
 	if r.code != 0 {
 		t.Fatalf("growing the disks: exit %d\n%s%s", r.code, r.out, r.err)
 	}
-	t.Logf("disks grown, sysctl and sshd option set, verified: %.1fs\n%s", time.Since(start).Seconds(), r.out)
+	t.Logf("disks grown, sysctl and sshd option set, verified: %.1fs; meanwhile %s\n%s", time.Since(start).Seconds(), outages, r.out)
 	got := strings.Fields(size())
 	if len(got) != 4 || got[0] != "8589934592" || got[1] != "12884901888" {
 		t.Errorf("the guest sees disks %v, want 8 GiB and 12 GiB", got)
@@ -521,12 +630,14 @@ func testUpgrade(t *testing.T, g *guest, cfg []string, pid string) {
 		t.Fatalf("plan of a newer fjord:\n%s%s", r.out, r.err)
 	}
 	start := time.Now()
+	stop := watchOutages(t, g)
 	r = fjord(context.Background(), append([]string{"apply", "-auto-approve", "-json"}, cfg...)...)
+	outages := stop()
 	if r.code != 0 {
 		t.Fatalf("apply of a newer fjord: exit %d\n%s%s", r.code, r.out, r.err)
 	}
 	ao := parseApply(t, r.out)
-	t.Logf("a newer fjord-authz installed in place and verified in %.1fs; phases %v", time.Since(start).Seconds(), ao.phases)
+	t.Logf("a newer fjord-authz installed in place and verified in %.1fs; phases %v; meanwhile %s", time.Since(start).Seconds(), ao.phases, outages)
 	if got := strings.Fields(g.run(t, "sudo sha256sum /usr/local/sbin/fjord-authz")); len(got) == 0 || got[0] != hex.EncodeToString(sum[:]) {
 		t.Errorf("the plugin on the host: %v, want the newer one %x", got, sum)
 	}
