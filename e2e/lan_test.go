@@ -73,6 +73,22 @@ func fromClient(t *testing.T, src, dst string) string {
 	return out
 }
 
+// openedFromClient is fromClient for a port that a service being started
+// opens: a refused connection is tried again, every half second for up
+// to 30 s (a container's server listens a moment after docker run -d
+// returns); what the last try saw is returned.
+func openedFromClient(t *testing.T, src, dst string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := fromClient(t, src, dst)
+		if !strings.Contains(got, "connection refused") || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
 // dialFromClient is fromClient for another goroutine than the test's.
 func dialFromClient(src, dst string) (string, error) {
 	self, err := os.Executable()
@@ -373,7 +389,7 @@ func TestLAN(t *testing.T) {
 	}
 	for _, m := range mutations {
 		g.run(t, m.break_)
-		if got := fromClient(t, m.reachable.src, m.reachable.dst); !strings.HasPrefix(got, m.reachable.want) {
+		if got := openedFromClient(t, m.reachable.src, m.reachable.dst); !strings.HasPrefix(got, m.reachable.want) {
 			t.Errorf("%s: %s from %s: %s (the mutation did not open it)", m.name, m.reachable.dst, m.reachable.src, got)
 		}
 		if ids := lanVerify(t, cfg); strings.Join(ids, ",") != m.want {
@@ -448,7 +464,7 @@ func testInPlace(t *testing.T, g *guest, dir string) {
 		t.Errorf("the network declared in place: %q, want internal and labelled fjord.network", out)
 	}
 	g.run(t, "sudo docker run -d --read-only --user 10001 --pids-limit 32 --name now-declared -p 9090:8080 fjord-e2e-web /probe -serve 8080 >/dev/null")
-	if got := fromClient(t, lanAdmin, lanHost+":9090"); !strings.HasPrefix(got, "open fjord-probe") {
+	if got := openedFromClient(t, lanAdmin, lanHost+":9090"); !strings.HasPrefix(got, "open fjord-probe") {
 		t.Errorf("9090, declared in place: %s", got)
 	}
 	if ids := lanVerify(t, cfg); len(ids) != 0 {
