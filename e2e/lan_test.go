@@ -121,6 +121,20 @@ while True:
     time.sleep(0.2)
 `
 
+// watchedApply applies cfg (-json) while watchOutages runs, stops the
+// test if the apply fails, and logs its time, its phases and the outages.
+func watchedApply(t *testing.T, g *guest, what string, cfg []string) {
+	t.Helper()
+	start := time.Now()
+	stop := watchOutages(t, g)
+	r := fjord(context.Background(), append([]string{"apply", "-auto-approve", "-json"}, cfg...)...)
+	outages := stop()
+	if r.code != 0 {
+		t.Fatalf("%s: exit %d\n%s%s", what, r.code, r.out, r.err)
+	}
+	t.Logf("%s: applied and verified in %.1fs; phases %v; meanwhile %s", what, time.Since(start).Seconds(), parseApply(t, r.out).phases, outages)
+}
+
 // watchOutages watches, while an apply runs, what the host's users reach:
 // its Docker API (on the host), and from the admin's LAN address its SSH
 // port and the published port 8080. stop returns, for each, the longest
@@ -445,15 +459,7 @@ func testInPlace(t *testing.T, g *guest, dir string) {
 	if !strings.Contains(r.out, "Plan: 0 to create, 1 to update, 0 to replace, 0 to delete.") {
 		t.Fatalf("plan is not one update in place:\n%s", r.out)
 	}
-	start := time.Now()
-	stop := watchOutages(t, g)
-	r = fjord(context.Background(), append([]string{"apply", "-auto-approve", "-json"}, cfg...)...)
-	outages := stop()
-	if r.code != 0 {
-		t.Fatalf("in-place apply: exit %d\n%s%s", r.code, r.out, r.err)
-	}
-	ao := parseApply(t, r.out)
-	t.Logf("in-place update applied and verified in %.1fs; phases %v; meanwhile %s", time.Since(start).Seconds(), ao.phases, outages)
+	watchedApply(t, g, "in-place update", cfg)
 	if got := strings.TrimSpace(g.run(t, "sudo docker inspect -f '{{.State.Running}} {{.State.Pid}}' keeper")); got != "true "+pid {
 		t.Errorf("the running container after docker's restart: %s, want true %s (live-restore)", got, pid)
 	}
@@ -645,15 +651,7 @@ func testUpgrade(t *testing.T, g *guest, cfg []string, pid string) {
 	if !strings.Contains(r.out, "fjord-authz plugin changed (in place: restarts fjord-authz") || !strings.Contains(r.out, "Plan: 0 to create, 1 to update, 0 to replace, 0 to delete.") {
 		t.Fatalf("plan of a newer fjord:\n%s%s", r.out, r.err)
 	}
-	start := time.Now()
-	stop := watchOutages(t, g)
-	r = fjord(context.Background(), append([]string{"apply", "-auto-approve", "-json"}, cfg...)...)
-	outages := stop()
-	if r.code != 0 {
-		t.Fatalf("apply of a newer fjord: exit %d\n%s%s", r.code, r.out, r.err)
-	}
-	ao := parseApply(t, r.out)
-	t.Logf("a newer fjord-authz installed in place and verified in %.1fs; phases %v; meanwhile %s", time.Since(start).Seconds(), ao.phases, outages)
+	watchedApply(t, g, "a newer fjord-authz installed in place", cfg)
 	if got := strings.Fields(g.run(t, "sudo sha256sum /usr/local/sbin/fjord-authz")); len(got) == 0 || got[0] != hex.EncodeToString(sum[:]) {
 		t.Errorf("the plugin on the host: %v, want the newer one %x", got, sum)
 	}
