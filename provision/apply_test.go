@@ -35,6 +35,7 @@ type fakeHV struct {
 	failOn   string // a call that fails, such as "define proj-db"
 	running  int    // domains being defined/started at once, and the peak
 	peak     int
+	meet     int // when set, DefineAndStart waits for this many at once (see there)
 	// build, when set, is an image builder guest's run: given its
 	// domain, it returns what the guest printed on its console before it
 	// powered itself off.
@@ -122,7 +123,21 @@ func (f *fakeHV) DefineAndStart(ctx context.Context, d DomainSpec) error {
 		f.peak = f.running
 	}
 	f.mu.Unlock()
-	time.Sleep(20 * time.Millisecond) // long enough for parallel hosts to overlap
+	if f.meet == 0 {
+		time.Sleep(20 * time.Millisecond) // long enough for parallel hosts to overlap
+	}
+	// A test of parallelism: each host waits (up to a time no apply that
+	// runs hosts in parallel takes to start the next) until meet hosts
+	// have been in here at once, so that a loaded machine cannot make a
+	// parallel apply look serial.
+	for deadline := time.Now().Add(5 * time.Second); f.meet > 0 && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		f.mu.Lock()
+		met := f.peak >= f.meet
+		f.mu.Unlock()
+		if met {
+			break
+		}
+	}
 	f.mu.Lock()
 	f.running--
 	f.mu.Unlock()
@@ -305,6 +320,7 @@ func TestApplyCreatesHostsInParallelAndIsolatesFailures(t *testing.T) {
 	d := prepare(t, c)
 	hv := newFakeHV()
 	hv.failOn = "define proj-db"
+	hv.meet = 2
 	plan := MakePlan(d, map[string]*Inventory{"hv": {}}, PlanOptions{})
 	var events []Event
 	var mu sync.Mutex
