@@ -39,23 +39,30 @@ type Part struct {
 // for first clears that count.
 const restartDocker = "systemctl reset-failed docker.service; systemctl restart docker.service && timeout 60 docker version >/dev/null"
 
+// What a part's Apply restarts, in words, where several parts share it.
+const (
+	restartsNothing = "nothing restarts"
+	restartsAuthz   = "restarts fjord-authz (Docker requests wait for it)"
+	restartsDocker  = "restarts docker; running containers kept by live-restore"
+)
+
 // partSpecs say how each part is checked and put into force, in the order
 // they are applied: the tool the others use first, Docker's daemon and
 // networks last.
 var partSpecs = []Part{
-	{Name: "host-tool", Label: "fjord-host tool", Path: HostToolPath, Apply: "true", Restarts: "nothing restarts"},
+	{Name: "host-tool", Label: "fjord-host tool", Path: HostToolPath, Apply: "true", Restarts: restartsNothing},
 	{Name: "sysctl", Label: "sysctls", Path: SysctlPath, Apply: "sysctl -q -p " + SysctlPath, Restarts: "applies the kernel settings (nothing restarts)"},
 	{Name: "sshd", Label: "sshd drop-in", Path: SSHDropInPath, Verify: "sshd -t", Apply: "systemctl reload ssh.service", Restarts: "reloads sshd (open sessions are kept)"},
 	{Name: "firewall-unit", Label: "firewall unit", Path: FirewallUnitPath, Apply: "systemctl daemon-reload", Restarts: "reloads systemd's units (nothing restarts)"},
 	{Name: "firewall-v4", Label: "firewall (IPv4)", Path: FirewallV4Path, Check: `iptables-restore --test --noflush "$new"`, Apply: "systemctl restart fjord-firewall.service", Restarts: "reloads the firewall (connections are kept)"},
 	{Name: "firewall-v6", Label: "firewall (IPv6)", Path: FirewallV6Path, Check: `ip6tables-restore --test --noflush "$new"`, Apply: "systemctl restart fjord-firewall.service", Restarts: "reloads the firewall (connections are kept)"},
 	{Name: "audit-rules", Label: "audit rules", Path: AuditRulesPath, Apply: HostToolPath + ` audit "$f"`, Restarts: "loads the audit rules (nothing restarts)"},
-	{Name: "authz-unit", Label: "fjord-authz unit", Path: AuthzUnitPath, Apply: "systemctl daemon-reload && systemctl restart fjord-authz.service", Restarts: "restarts fjord-authz (Docker requests wait for it)"},
-	{Name: "authz-plugin", Label: "fjord-authz plugin", Path: AuthzPluginPath, Check: `"$new" -check -policy ` + AuthzPolicyPath, Apply: "systemctl restart fjord-authz.service", Restarts: "restarts fjord-authz (Docker requests wait for it)"},
-	{Name: "authz-policy", Label: "authz policy", Path: AuthzPolicyPath, Check: AuthzPluginPath + ` -check -policy "$new"`, Apply: "systemctl restart fjord-authz.service", Restarts: "restarts fjord-authz (Docker requests wait for it)"},
-	{Name: "docker-wrapper", Label: "docker wrapper", Path: DockerWrapperPath, Apply: "true", Restarts: "nothing restarts"},
-	{Name: "seccomp-profile", Label: "seccomp profile", Path: SeccompProfilePath, Apply: restartDocker, Restarts: "restarts docker; running containers kept by live-restore"},
-	{Name: "daemon-json", Label: "daemon.json", Path: DaemonJSONPath, Apply: restartDocker, Restarts: "restarts docker; running containers kept by live-restore"},
+	{Name: "authz-unit", Label: "fjord-authz unit", Path: AuthzUnitPath, Apply: "systemctl daemon-reload && systemctl restart fjord-authz.service", Restarts: restartsAuthz},
+	{Name: "authz-plugin", Label: "fjord-authz plugin", Path: AuthzPluginPath, Check: `"$new" -check -policy ` + AuthzPolicyPath, Apply: "systemctl restart fjord-authz.service", Restarts: restartsAuthz},
+	{Name: "authz-policy", Label: "authz policy", Path: AuthzPolicyPath, Check: AuthzPluginPath + ` -check -policy "$new"`, Apply: "systemctl restart fjord-authz.service", Restarts: restartsAuthz},
+	{Name: "docker-wrapper", Label: "docker wrapper", Path: DockerWrapperPath, Apply: "true", Restarts: restartsNothing},
+	{Name: "seccomp-profile", Label: "seccomp profile", Path: SeccompProfilePath, Apply: restartDocker, Restarts: restartsDocker},
+	{Name: "daemon-json", Label: "daemon.json", Path: DaemonJSONPath, Apply: restartDocker, Restarts: restartsDocker},
 	{Name: "docker-networks", Label: "Docker networks", Path: NetworksPath, Apply: HostToolPath + ` networks "$f"`, Restarts: "creates and removes Docker networks (nothing restarts; a network a container uses is not removed)"},
 }
 
