@@ -381,3 +381,16 @@ func TestMirrorAndBuilderSeeds(t *testing.T) {
 		t.Errorf("failed build report %+v", rep)
 	}
 }
+
+// BenchmarkSeedISO writes a seed image carrying a fjord-authz-sized
+// program (the bulk of every seed).
+func BenchmarkSeedISO(b *testing.B) {
+	s := &Seed{MetaData: []byte("instance-id: fjord-x\n"), UserData: bytes.Repeat([]byte("#cloud-config\n"), 2000), NetworkConfig: []byte("version: 2\n"),
+		AuthzPlugin: bytes.Repeat([]byte{0x7f}, 10<<20)}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.ISO(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

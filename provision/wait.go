@@ -69,14 +69,7 @@ func (a *applier) waitAndVerify(ctx context.Context, hv Hypervisor, h DesiredHos
 	err = timed("cloud-init", func() error {
 		wctx, cancel := context.WithTimeout(ctx, a.opts.BootTimeout)
 		defer cancel()
-		r, err := g.Run(wctx, "sudo -n cloud-init status --wait --long")
-		if err != nil {
-			return fmt.Errorf("waiting for cloud-init: %w", err)
-		}
-		if r.ExitCode != 0 {
-			return fmt.Errorf("cloud-init finished with errors (exit %d):\n%s", r.ExitCode, indent(sshx.Short(r.Stdout+r.Stderr)))
-		}
-		return nil
+		return waitFirstBoot(wctx, g)
 	})
 	if err != nil {
 		return err
