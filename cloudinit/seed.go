@@ -52,6 +52,10 @@ type Input struct {
 	// installed from at first boot; AptUnsigned trusts it unsigned.
 	AptMirror   string
 	AptUnsigned bool
+	// Golden is set for an image fjord built: its build masks cloud-init's
+	// network and config stages (see build.sh), so the seed's runcmd is
+	// written by the final stage, just before the final stage runs it.
+	Golden bool
 }
 
 // NIC is one guest interface as cloud-init configures it: renamed to Name,
@@ -333,6 +337,13 @@ func build(in Input) (parts, error) {
 			writeFile{Path: FirewallV4Path, Owner: "root:root", Permissions: "0600", Content: in.Firewall.V4.Restore()},
 			writeFile{Path: FirewallV6Path, Owner: "root:root", Permissions: "0600", Content: in.Firewall.V6.Restore()},
 			writeFile{Path: FirewallUnitPath, Owner: "root:root", Permissions: "0644", Content: string(hardening.Must("fjord-firewall.service"))})
+	}
+	if in.Golden {
+		// The final stage writes the setup's runcmd and runs it: on a
+		// golden image the config stage, which wrote it, is masked (one
+		// cloud-init interpreter fewer at first boot).
+		cc.ConfigModules = []string{}
+		cc.FinalModules = append([]string{"runcmd"}, cc.FinalModules...)
 	}
 	if in.AptMirror != "" {
 		// An image that may lack Docker: it is installed from the mirror,

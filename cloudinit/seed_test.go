@@ -100,6 +100,40 @@ func TestRenderGolden(t *testing.T) {
 	}
 }
 
+// A seed for a golden image has its final stage write the runcmd (the
+// image masks the config stage); any other seed keeps cloud-init's order.
+func TestGoldenSeedRunsTheSetupFromTheFinalStage(t *testing.T) {
+	stages := func(in Input) (config, final []string, runcmd [][]string) {
+		s, err := Render(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cc cloudConfig
+		if err := yaml.Unmarshal(s.UserData, &cc); err != nil {
+			t.Fatal(err)
+		}
+		return cc.ConfigModules, cc.FinalModules, cc.RunCmd
+	}
+	config, final, _ := stages(testInput())
+	if strings.Join(config, " ") != "runcmd" || strings.Join(final, " ") != "scripts-user final-message" {
+		t.Errorf("stock seed: config %v, final %v", config, final)
+	}
+	in := testInput()
+	in.Golden = true
+	config, final, runcmd := stages(in)
+	if len(config) != 0 || strings.Join(final, " ") != "runcmd scripts-user final-message" {
+		t.Errorf("golden seed: config %v, final %v", config, final)
+	}
+	if len(runcmd) != 1 || runcmd[0][0] != setupScriptPath {
+		t.Errorf("golden seed's runcmd: %v", runcmd)
+	}
+	a, _ := Render(testInput())
+	b, _ := Render(in)
+	if a.Hash == b.Hash {
+		t.Error("the golden layout does not change the seed hash: a host could keep a seed its image cannot run")
+	}
+}
+
 func TestHashIgnoresHostKeyButNotConfig(t *testing.T) {
 	a, _ := Render(testInput())
 	in := testInput()

@@ -262,4 +262,24 @@ func TestGoldenImage(t *testing.T) {
 	if !strings.Contains(r.out, "host.plain") || strings.Contains(r.out, "-/+ host.plain") {
 		t.Errorf("the recipe change touches the stock host:\n%s", r.out)
 	}
+
+	// A first boot that fails: a sysctl key the kernel does not have
+	// stops the setup script. The apply fails with cloud-init's error and
+	// the setup's own words from the guest's log, and removes the host.
+	vf3 := filepath.Join(h.work, "golden-typo.fjordvars")
+	os.WriteFile(vf3, []byte("typos = 1\n"), 0o600)
+	t4 := time.Now()
+	r = fjord(ctx, append([]string{"apply", "-auto-approve", "-var-file", vf3}, cfg...)...)
+	t.Logf("apply with a sysctl typo: exit %d after %.1fs\n%s", r.code, time.Since(t4).Seconds(), tail(r.out+r.err, 14))
+	for _, want := range []string{"cloud-init finished with errors", "last lines of /var/log/cloud-init-output.log", "vm/max_map_cont", "were removed"} {
+		if !strings.Contains(r.out+r.err, want) {
+			t.Errorf("the failed first boot's error lacks %q", want)
+		}
+	}
+	if r.code == 0 {
+		t.Errorf("apply with a sysctl the kernel lacks succeeded")
+	}
+	if doms := virsh(t, "list", "--all", "--name"); strings.Contains(doms, "typo") {
+		t.Errorf("the failed host is left behind:\n%s", doms)
+	}
 }

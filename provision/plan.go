@@ -182,9 +182,11 @@ func SeedInput(cfg *model.Config, h model.Host) cloudinit.Input {
 	bin, sum := authzPlugin()
 	// A built image has Docker; another may not, and gets it from its mirror.
 	var mirror string
-	var unsigned bool
+	var unsigned, golden bool
 	if im, _ := cfg.Image(h.Image); im.Build == nil {
 		mirror, unsigned = im.AptMirror, im.AptUnsigned
+	} else {
+		golden = true
 	}
 	return cloudinit.Input{
 		Project:        cfg.Project,
@@ -202,6 +204,7 @@ func SeedInput(cfg *model.Config, h model.Host) cloudinit.Input {
 		Sysctls:        h.Sysctls,
 		AptMirror:      mirror,
 		AptUnsigned:    unsigned,
+		Golden:         golden,
 	}
 }
 

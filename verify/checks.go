@@ -15,13 +15,14 @@ import (
 
 // Sources are the commands checks read, keyed by ID. They run as root.
 var Sources = map[string]string{
-	"virt":         "systemd-detect-virt --vm",
-	"kconfig":      `grep -E '^CONFIG_SECCOMP(_FILTER)?=' "/boot/config-$(uname -r)"`,
-	"cgroup":       "stat -fc %T /sys/fs/cgroup",
-	"apparmor":     "aa-status --enabled && echo enabled",
-	"sysctl":       "sysctl -e " + strings.Join(sysctlKeys(), " "),
-	"daemon-json":  "cat /etc/docker/daemon.json",
-	"docker-info":  "docker info --format '{{json .}}'",
+	"virt":        "systemd-detect-virt --vm",
+	"kconfig":     `grep -E '^CONFIG_SECCOMP(_FILTER)?=' "/boot/config-$(uname -r)"`,
+	"cgroup":      "stat -fc %T /sys/fs/cgroup",
+	"apparmor":    "aa-status --enabled && echo enabled",
+	"sysctl":      "sysctl -e " + strings.Join(sysctlKeys(), " "),
+	"daemon-json": "cat /etc/docker/daemon.json",
+	// docker_info is the probe's answer (see dockerProbe): its JSON line.
+	"docker-info":  `printf '%s\n' "$docker_info" | grep -m 1 '^{'`,
 	"subuid":       "grep '^dockremap:' /etc/subuid",
 	"dockerd-args": "ps -o args= -C dockerd",
 	"sshd":         "sshd -T",
@@ -33,7 +34,7 @@ var Sources = map[string]string{
 	"firewall":     "iptables-save -t filter && echo @@ip6 && ip6tables-save -t filter",
 	// The seccomp options the running daemon reports, and the profile file
 	// daemon.json names, if any.
-	"seccomp": `o=$(docker info --format '{{range .SecurityOptions}}{{println .}}{{end}}') || exit 1; printf '%s\n' "$o"; ` +
+	"seccomp": `printf '%s\n' "$docker_info" | sed -n '/^{/,$p' | sed 1d; ` +
 		`p=$(sed -n 's/.*"seccomp-profile"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' /etc/docker/daemon.json | head -n 1); case "$p" in /*) echo "@@profile $p"; cat "$p";; esac`,
 	"containers": `for id in $(docker ps -q); do
   echo "@@container $id"; docker inspect "$id"

@@ -481,9 +481,11 @@ func TestDockerProbe(t *testing.T) {
 	for _, tc := range []struct {
 		docker, want string
 	}{
-		{"echo 20.10.24", "[]"},
+		{`echo '{"ServerVersion":"20.10.24"}'; echo name=seccomp,profile=default`, "[]"},
 		{`echo "Error response from daemon: plugin fjord-authz failed" >&2; exit 1`, "[Error response from daemon: plugin fjord-authz failed]"},
-		{"exit 1", "[docker version failed]"},
+		{"exit 1", "[docker info failed]"},
+		// An answer without the JSON line is no answer.
+		{"echo 'Client: Docker Engine'", "[Client: Docker Engine]"},
 	} {
 		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, "docker"), []byte("#!/bin/sh\n"+tc.docker+"\n"), 0o755); err != nil {
@@ -507,6 +509,31 @@ func TestDockerProbe(t *testing.T) {
 	}
 	if n := strings.Count(string(inner), `if [ -n "$docker_down" ]`); n != len(dockerSources) {
 		t.Errorf("%d Docker sources guarded, want %d", n, len(dockerSources))
+	}
+}
+
+// The docker-info and seccomp sources read the probe's one answer: its
+// JSON line, and the security options after it.
+func TestDockerInfoSourcesShareTheProbe(t *testing.T) {
+	dir := t.TempDir()
+	// A stand-in docker that answers as dockerd 20.10 did, once.
+	stub := "#!/bin/sh\n[ -e " + dir + "/asked ] && { echo asked twice >&2; exit 1; }\ntouch " + dir + "/asked\n" +
+		"echo '{\"ServerVersion\":\"20.10.24+dfsg1\",\"SecurityOptions\":[\"name=apparmor\",\"name=seccomp,profile=default\",\"name=userns\"]}'\n" +
+		"printf 'name=apparmor\\nname=seccomp,profile=default\\nname=userns\\n\\n'\n"
+	if err := os.WriteFile(filepath.Join(dir, "docker"), []byte(stub), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{
+		"docker-info": `{"ServerVersion":"20.10.24+dfsg1","SecurityOptions":["name=apparmor","name=seccomp,profile=default","name=userns"]}`,
+		"seccomp":     "name=apparmor\nname=seccomp,profile=default\nname=userns",
+	} {
+		os.Remove(filepath.Join(dir, "asked"))
+		cmd := exec.Command("sh", "-c", dockerProbe+"\n"+Sources[id])
+		cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
+		out, err := cmd.Output()
+		if err != nil || strings.TrimSpace(string(out)) != want {
+			t.Errorf("%s: %q, %v; want %q", id, out, err, want)
+		}
 	}
 }
 

@@ -90,3 +90,33 @@ host "plain" {
     private_key_file = var.ssh_private_key_file
   }
 }
+
+# Set by the test to 1: a host whose sysctls name a key this kernel does
+# not have (a typo), which its first boot's setup refuses.
+variable "typos" {
+  default = 0
+}
+
+host "typo" {
+  count   = var.typos
+  image   = "docker"
+  pool    = "golden"
+  network = "golden"
+  vcpu    = 2
+  memory  = "2GiB"
+  disk    = "6GiB"
+  sysctls = { "vm.max_map_cont" = "262144" }
+
+  docker {
+    waive = {
+      "guest.kvm" = "e2e guests run under software emulation: this machine's KVM cannot boot stock kernels"
+      "host.kvm"  = "e2e guests run under software emulation: this machine's KVM cannot boot stock kernels"
+    }
+  }
+
+  ssh {
+    user             = "admin"
+    authorized_keys  = [var.ssh_public_key]
+    private_key_file = var.ssh_private_key_file
+  }
+}
