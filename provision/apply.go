@@ -585,10 +585,16 @@ func (a *applier) host(ctx context.Context, c Change, h DesiredHost) HostResult 
 	err := a.waitAndVerify(ctx, hv, h, domain, hostKey, &hr, timed)
 	if err != nil {
 		if c.Action != Update && !a.opts.KeepOnFailure {
+			// After an error of several lines (a guest's log), the
+			// aftermath goes on a line of its own.
+			sep := " "
+			if strings.Contains(err.Error(), "\n") {
+				sep = "\n"
+			}
 			if cerr := a.cleanupHost(hv, h); cerr != nil {
-				err = fmt.Errorf("%w (removing the host's domain and volumes failed too: %w; the next apply finds what is left and finishes or replaces it)", err, cerr)
+				err = fmt.Errorf("%w%s(removing the host's domain and volumes failed too: %w; the next apply finds what is left and finishes or replaces it)", err, sep, cerr)
 			} else {
-				err = fmt.Errorf("%w (the host's domain and volumes were removed; -keep-on-failure keeps them for inspection)", err)
+				err = fmt.Errorf("%w%s(the host's domain and volumes were removed; -keep-on-failure keeps them for inspection)", err, sep)
 			}
 		}
 		return fail(err)
