@@ -17,10 +17,10 @@ const firstBootMarker = "@@fjord-first-boot-log"
 // firstBootWait waits, in a shell loop on the host, for cloud-init's
 // result file (written when its last stage ends) and prints it; when the
 // result names errors it prints the end of cloud-init's output log too,
-// which holds what fjord's setup script said. It asks cloud-init's own
-// `status --wait` nothing: that is a Python process polling beside the
-// boot it waits for, and on a host without hardware virtualization it cost
-// the first boot about as much CPU as a stage of cloud-init itself.
+// which holds what fjord's setup script said. It does not use cloud-init's
+// own `status --wait`: that is a Python process polling beside the boot it
+// waits for, and on a host without hardware virtualization it cost the
+// first boot about as much CPU as a stage of cloud-init itself.
 // On a host whose cloud-init is off (fjord sealed it after its first boot:
 // a guest restarted for a memory change, say) there is nothing to wait for
 // and it prints firstBootSealed. Exit 3: cloud-init is not installed.
