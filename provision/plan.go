@@ -182,11 +182,11 @@ func SeedInput(cfg *model.Config, h model.Host) cloudinit.Input {
 	bin, sum := authzPlugin()
 	// A built image has Docker; another may not, and gets it from its mirror.
 	var mirror string
-	var unsigned, golden bool
-	if im, _ := cfg.Image(h.Image); im.Build == nil {
+	var unsigned bool
+	im, _ := cfg.Image(h.Image)
+	golden := im.Build != nil
+	if !golden {
 		mirror, unsigned = im.AptMirror, im.AptUnsigned
-	} else {
-		golden = true
 	}
 	return cloudinit.Input{
 		Project:        cfg.Project,
